@@ -1,0 +1,1 @@
+"""Model code for the Skywork R1V demo."""

@@ -1,0 +1,41 @@
+"""Fixtures shared by the model tests: the bundled tiny checkpoint, loaded through the real loader.
+
+When `assets/tiny-r1v` is missing (a fresh checkout before the asset exists) a randomly initialised
+checkpoint in the same official format is built into a temporary folder instead.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.registry import TINY_PATH
+
+
+@pytest.fixture(scope="session")
+def tiny_folder(tmp_path_factory):
+    if (TINY_PATH / "config.json").is_file():
+        return TINY_PATH
+    from transformers import InternVLForConditionalGeneration
+
+    from model.tiny.build import _default_corpus, build_tokenizer, save_official, tiny_native_config
+
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(_default_corpus(), vocab_size=400)
+    model = InternVLForConditionalGeneration(tiny_native_config(tokenizer, "micro"))
+    return save_official(model, tokenizer, tmp_path_factory.mktemp("tiny-r1v"))
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_folder):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_folder, trust_remote_code=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_loaded(tiny_folder):
+    from model.loader import load
+    from model.registry import ModelSpec, by_name
+
+    spec = by_name("tiny")
+    return load(ModelSpec(**{**spec.__dict__, "source": str(tiny_folder)}), device="cpu")
