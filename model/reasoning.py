@@ -9,10 +9,10 @@ not grow with the length of the trace:
 - `Splitter`: THINKING -> ANSWER state machine. A single-token marker (R1V's `</think>`) switches on
   the token id; a marker the tokenizer splits into several tokens (R1V3) is matched in the text,
   holding back at most `len(marker) - 1` characters that might begin it.
-- `ReasoningTracker`: one generation's phase, token counts and forced-token queue, fed by the
-  streamer after every token; `BudgetProcessor` (a LogitsProcessor) reads it to force the hand-over
-  and the marker when the thinking budget is spent, and to forbid the marker before
-  `min_thinking` tokens (s1's budget forcing).
+- `ReasoningTracker`: one generation's phase, exact token counts and forced-token queue, read
+  from the generated ids at each step; `BudgetProcessor` (a LogitsProcessor) uses it to force the
+  hand-over and the marker when the thinking budget is spent, and to forbid ending the thinking
+  before `min_thinking` tokens (s1's budget forcing).
 """
 from __future__ import annotations
 
@@ -109,32 +109,53 @@ def _longest_marker_prefix_suffix(text: str, marker: str) -> int:
 
 @dataclass
 class ReasoningTracker:
-    """Shared state of one generation: written by the streamer, read by the budget processor."""
+    """Phase, counts and forced tokens of one generation, read from the ids themselves.
+
+    `observe(ids)` is called by the budget processor and the stopping criteria with the whole
+    sequence so far; it looks only at ids it has not seen yet (one per step), so it is exact
+    whatever the streamer's timing (transformers may stream one step late on GPUs). When the marker
+    is several tokens (R1V3), the streamer's text splitter may also report the switch
+    (`answer_seen_in_text`), since the model can tokenize `</think>` differently from us.
+    """
 
     marker_ids: list[int]
     thinking_budget: int  # -1: no limit
+    prompt_len: int = 0
     min_thinking: int = 0
+    stop_ids: list[int] = field(default_factory=list)
     hand_over_ids: list[int] = field(default_factory=list)
     after_marker_ids: list[int] = field(default_factory=list)
     phase: Phase = Phase.THINKING
     thinking_tokens: int = 0
     answer_tokens: int = 0
     budget_fired: bool = False
+    fired_at: int = 0  # thinking tokens when the budget fired
+    answer_seen_in_text: bool = False
     forced: deque = field(default_factory=deque)
+    _seen: int = 0
+    _tail: list[int] = field(default_factory=list)
 
-    def on_token(self, token_id: int, phase_after: Phase) -> None:
-        """Count one generated token; `phase_after` is the splitter's phase once it is seen."""
+    def observe(self, ids: list[int] | torch.Tensor) -> None:
+        length = len(ids)
+        start = max(self._seen, self.prompt_len)
+        for position in range(start, length):
+            self._count(int(ids[position]))
+        self._seen = max(self._seen, length)
+
+    def _count(self, token_id: int) -> None:
         if self.phase is Phase.THINKING:
             self.thinking_tokens += 1
+            self._tail = (self._tail + [token_id])[-len(self.marker_ids):]
+            if self._tail == self.marker_ids or self.answer_seen_in_text:
+                self.phase = Phase.ANSWER
         else:
             self.answer_tokens += 1
-        self.phase = phase_after
         if self.forced and self.forced[0] == token_id:
             self.forced.popleft()
 
     def next_forced(self) -> int | None:
         if self.phase is Phase.THINKING and not self.budget_fired and self._budget_spent():
-            self.budget_fired = True
+            self.budget_fired, self.fired_at = True, self.thinking_tokens
             lead = self.hand_over_ids if self.thinking_budget > 0 else []
             self.forced.extend(lead + self.marker_ids + self.after_marker_ids)
         return self.forced[0] if self.forced else None
@@ -142,25 +163,30 @@ class ReasoningTracker:
     def _budget_spent(self) -> bool:
         return self.thinking_budget >= 0 and self.thinking_tokens >= self.thinking_budget
 
-    def forbid_marker(self) -> bool:
-        return self.phase is Phase.THINKING and self.thinking_tokens < self.min_thinking
+    def banned(self) -> list[int]:
+        """Before `min_thinking` tokens neither the marker nor a stop token may end the thinking."""
+        if self.phase is Phase.THINKING and self.thinking_tokens < self.min_thinking:
+            return self.marker_ids[:1] + self.stop_ids
+        return []
 
 
 class BudgetProcessor(LogitsProcessor):
-    """Forces queued tokens and forbids an early marker; O(vocab) per step, no history scan."""
+    """Forces queued tokens and bans an early end of thinking; O(vocab) per step, no history scan."""
 
     def __init__(self, tracker: ReasoningTracker):
         self.tracker = tracker
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.tracker.observe(input_ids[0])
         forced = self.tracker.next_forced()
         if forced is not None:
             only = torch.full_like(scores, float("-inf"))
             only[:, forced] = 0.0
             return only
-        if self.tracker.forbid_marker():
+        banned = self.tracker.banned()
+        if banned:
             scores = scores.clone()
-            scores[:, self.tracker.marker_ids[0]] = float("-inf")
+            scores[:, banned] = float("-inf")
         return scores
 
 
@@ -172,9 +198,13 @@ def marker_ids(tokenizer: PreTrainedTokenizerBase) -> list[int]:
     return tokenizer.encode(END_THINK, add_special_tokens=False)
 
 
-def make_tracker(tokenizer: PreTrainedTokenizerBase, thinking_budget: int, min_thinking: int = 0) -> ReasoningTracker:
-    encode = lambda text: tokenizer.encode(text, add_special_tokens=False)  # noqa: E731
+def make_tracker(tokenizer: PreTrainedTokenizerBase, thinking_budget: int, min_thinking: int = 0,
+                 prompt_len: int = 0, stop_ids: list[int] | None = None) -> ReasoningTracker:
+    def encode(text: str) -> list[int]:
+        return tokenizer.encode(text, add_special_tokens=False)
+
     return ReasoningTracker(
-        marker_ids=marker_ids(tokenizer), thinking_budget=thinking_budget, min_thinking=min_thinking,
+        marker_ids=marker_ids(tokenizer), thinking_budget=thinking_budget, prompt_len=prompt_len,
+        min_thinking=min_thinking, stop_ids=list(stop_ids or []),
         hand_over_ids=encode(HAND_OVER), after_marker_ids=encode(AFTER_MARKER),
     )

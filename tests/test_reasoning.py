@@ -94,16 +94,16 @@ VOCAB = 4096  # larger than any tiny tokenizer
 
 
 def _drive(tracker, generated: list[int]):
-    """Feed tokens as generate() would: processor first, then the streamer's update."""
+    """Run the processor as generate() does, on the growing id sequence alone (no streamer)."""
     processor = BudgetProcessor(tracker)
-    out = []
+    ids = [3, 4, 5]  # the prompt
+    tracker.prompt_len = len(ids)
     for proposed in generated:
-        scores = processor(torch.zeros(1, 1, dtype=torch.long), torch.zeros(1, VOCAB))
+        scores = processor(torch.tensor([ids]), torch.zeros(1, VOCAB))
         token = int(scores.argmax()) if torch.isinf(scores).any() else proposed
-        phase = Phase.ANSWER if (tracker.phase is Phase.ANSWER or token == tracker.marker_ids[0]) else Phase.THINKING
-        tracker.on_token(token, phase)
-        out.append(token)
-    return out
+        ids.append(token)
+    tracker.observe(ids)
+    return ids[3:]
 
 
 def test_budget_forces_hand_over_then_marker(tiny_tokenizer):
@@ -129,13 +129,37 @@ def test_no_limit_never_forces(tiny_tokenizer):
     assert not tracker.budget_fired
 
 
-def test_min_thinking_forbids_early_marker(tiny_tokenizer):
-    tracker = make_tracker(tiny_tokenizer, thinking_budget=-1, min_thinking=3)
+def test_min_thinking_forbids_early_marker_and_stop(tiny_tokenizer):
+    tracker = make_tracker(tiny_tokenizer, thinking_budget=-1, min_thinking=3, stop_ids=[1])
+    assert tracker.banned() == tracker.marker_ids[:1] + [1]
     processor = BudgetProcessor(tracker)
     marker = tracker.marker_ids[0]
     scores = torch.zeros(1, VOCAB)
     scores[0, marker] = 10.0
-    assert int(processor(None, scores).argmax()) != marker
-    for _ in range(3):
-        tracker.on_token(7, Phase.THINKING)
-    assert int(processor(None, scores).argmax()) == marker
+    assert int(processor(torch.tensor([[7]]), scores).argmax()) != marker
+    tracker.observe([7, 7, 7])
+    assert int(processor(torch.tensor([[7, 7, 7]]), scores).argmax()) == marker
+
+
+def test_tracker_counts_each_id_once_however_often_it_is_shown(tiny_tokenizer):
+    tracker = make_tracker(tiny_tokenizer, thinking_budget=-1, prompt_len=2)
+    marker = tracker.marker_ids[0]
+    ids = [9, 9, 7, 7, marker, 8, 8]
+    for end in (3, 3, 5, 4, 7, 7):  # repeated and stale views, as processor and criteria give
+        tracker.observe(ids[:end])
+    assert (tracker.thinking_tokens, tracker.answer_tokens, tracker.phase) == (3, 2, Phase.ANSWER)
+
+
+def test_multi_token_marker_switches_on_the_id_sequence():
+    from model.reasoning import ReasoningTracker
+
+    tracker = ReasoningTracker(marker_ids=[60, 61, 62], thinking_budget=2, hand_over_ids=[50])
+    processor = BudgetProcessor(tracker)
+    ids = [1]
+    tracker.prompt_len = 1
+    for _ in range(8):
+        scores = processor(torch.tensor([ids]), torch.zeros(1, 100))
+        ids.append(int(scores.argmax()) if torch.isinf(scores).any() else 7)
+    assert ids[1:7] == [7, 7, 50, 60, 61, 62]
+    tracker.observe(ids)
+    assert tracker.phase is Phase.ANSWER and tracker.thinking_tokens == 6

@@ -1,0 +1,36 @@
+"""Input limits: each a named setting with a documented default (see README, "Limits").
+
+Every limit is checked before any model work; going over one gives a message naming it and its
+value. `Limits.from_env()` reads overrides from `R1V_MAX_*` environment variables.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+
+DEFAULT_MAX_FILE_MB = 20  # per uploaded file (Gradio refuses larger uploads with HTTP 413)
+DEFAULT_MAX_PIXELS = 40_000_000  # per image, read from the header before decoding
+DEFAULT_MAX_IMAGES = 8  # per conversation
+DEFAULT_MAX_QUESTION_CHARS = 8_000
+DEFAULT_MAX_PROMPT_TOKENS = 24_000  # images, history and question together
+DEFAULT_MAX_TURNS = 20  # earlier turns kept in one conversation
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_file_mb: int = DEFAULT_MAX_FILE_MB
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_images: int = DEFAULT_MAX_IMAGES
+    max_question_chars: int = DEFAULT_MAX_QUESTION_CHARS
+    max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
+    max_turns: int = DEFAULT_MAX_TURNS
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> "Limits":
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            raw = environ.get(f"R1V_{f.name.upper()}")
+            if raw is not None:
+                values[f.name] = int(raw)
+        return cls(**values)
