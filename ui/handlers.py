@@ -1,0 +1,379 @@
+"""Thin handlers between the page and the engine: build a Request, stream its events, draw them.
+
+- `ModelSlot` holds the engine; given a factory it loads it in a background thread and reports
+  the loader's progress, so the page is served before the model is ready.
+- `Handlers.send` / `regenerate` are generators: they stream one answer into the chat, throttled
+  by `render.frames`; the finished turn is added to the session's records (a `gr.State` of
+  `TurnRecord`s, the only source of the history sent to the model). A failed turn is not added,
+  its question goes back into the box and the person sees the engine's short message in a toast.
+- Stop sets the running request's `stop` Event (the engine ends within one step and still reports
+  its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
+  engine stream, which frees the model within one step.
+- `Handlers.reason` is the `/reason` API endpoint: dicts of reasoning, answer and stats.
+Nothing here imports torch or transformers.
+"""
+from __future__ import annotations
+
+import logging
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
+
+import gradio as gr
+from gradio import FileData
+from gradio.utils import get_upload_folder, is_in_or_equal
+
+from model.events import (NO_LIMIT, Done, Error, Event, FinishReason, GenerationOptions, Request, Status,
+                          UserFacingError)
+from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
+                       stats_line, tokens_text, transcript_html, transcript_markdown)
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+class Engine(Protocol):
+    def stream(self, request: Request) -> Iterator[Event]: ...
+
+
+EngineFactory = Callable[[Progress], Engine]
+Records = tuple[TurnRecord, ...]  # the session's finished turns (the gr.State value)
+
+
+@dataclass
+class ModelInfo:
+    """What the status line and banner say about the model being served."""
+
+    name: str
+    is_tiny: bool = False
+    device: str = ""  # filled in once loaded when left empty
+    note: str = ""  # why this model was chosen, e.g. "no GPU found"
+    defaults: GenerationOptions = field(default_factory=GenerationOptions)  # where the sliders start
+
+
+class ModelSlot:
+    """The engine, or what it is waiting for while it loads in the background."""
+
+    def __init__(self, source: Union[Engine, EngineFactory], info: ModelInfo):
+        self.info = info
+        self.engine: Engine | None = None if _is_factory(source) else source
+        self.error: str | None = None
+        self.progress = "Starting…"
+        self._factory = source if self.engine is None else None
+        self._thread: threading.Thread | None = None
+        if self.engine is not None:
+            self._describe(self.engine)
+
+    def start(self) -> None:
+        if self._factory is not None and self._thread is None:
+            self._thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
+            self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.engine is not None
+
+    def _load(self) -> None:
+        try:
+            engine = self._factory(self._report)
+            self._describe(engine)
+            self.engine = engine
+        except Exception as error:  # noqa: BLE001 - shown in the status line, the page keeps serving
+            log.exception("loading the model failed")
+            self.error = f"The model could not be loaded: {error}"
+
+    def _report(self, message: str) -> None:
+        log.info("%s", message)
+        self.progress = message
+
+    def _describe(self, engine: Engine) -> None:
+        loaded = getattr(engine, "loaded", None)
+        if not self.info.device and loaded is not None:
+            self.info.device = loaded.device_label
+
+    @property
+    def ready(self) -> bool:
+        return self.engine is not None
+
+    def status_markdown(self) -> str:
+        where = f" on {self.info.device}" if self.info.device else ""
+        if self.error:
+            return f"**Model:** {self.info.name} · ⚠️ {self.error}"
+        if not self.ready:
+            return f"**Model:** {self.info.name} · ⏳ loading — {self.progress}"
+        return f"**Model:** {self.info.name}{where} · ready"
+
+    def busy_message(self) -> str:
+        if self.error:
+            return self.error
+        return f"The model is still loading ({self.progress}). Please send again in a moment."
+
+
+def _is_factory(source: Any) -> bool:
+    return callable(source) and not hasattr(source, "stream")
+
+
+class SessionRuns:
+    """One running answer per browser session, and the Stop flag of each."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stops: dict[str, threading.Event] = {}
+
+    def begin(self, session: str) -> threading.Event | None:
+        with self._lock:
+            if session in self._stops:
+                return None
+            self._stops[session] = threading.Event()
+            return self._stops[session]
+
+    def end(self, session: str, stop: threading.Event) -> None:
+        with self._lock:
+            if self._stops.get(session) is stop:
+                del self._stops[session]
+
+    def stop(self, session: str) -> bool:
+        with self._lock:
+            stop = self._stops.get(session)
+        if stop is not None:
+            stop.set()
+        return stop is not None
+
+
+# Order of the option controls passed to send/regenerate (see layout.py).
+CONTROL_NAMES = ("thinking_budget", "no_limit", "answer_budget", "temperature", "top_p", "top_k",
+                 "repetition_penalty", "max_tiles", "seed")
+
+
+def options_from_controls(values: Sequence[Any]) -> GenerationOptions:
+    """Slider values -> validated options; raises gr.Error naming a bad value."""
+    raw = dict(zip(CONTROL_NAMES, values))
+    if raw.pop("no_limit"):
+        raw["thinking_budget"] = NO_LIMIT
+    return _validated(**raw)
+
+
+def _validated(**raw: Any) -> GenerationOptions:
+    try:
+        return GenerationOptions.validated(**raw)
+    except UserFacingError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+
+
+def _until_stopped(stream: Iterator[Event], stop: threading.Event) -> Iterator[Event]:
+    """The engine's events; Stop pressed while still waiting in line ends the run there."""
+    for event in stream:
+        if stop.is_set() and isinstance(event, Status):
+            yield Done(FinishReason.STOPPED)
+            return
+        yield event
+
+
+def live_status(live: LiveTurn) -> str:
+    if live.thinking_started is None:
+        return f"*{live.status}*"
+    if live.thought_s is None:
+        return f"*Thinking · {tokens_text(live.thinking_tokens)}*"
+    return f"*Answering · {tokens_text(live.answer_tokens)}*"
+
+
+def _box(value: dict | None = None, interactive: bool = True) -> Any:
+    return gr.MultimodalTextbox(value=value or {"text": "", "files": []}, interactive=interactive)
+
+
+class Handlers:
+    """The page's event handlers, bound to one model slot."""
+
+    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0):
+        self.slot, self.runs, self.max_updates_per_s = slot, SessionRuns(), max_updates_per_s
+
+    # ---- chat -----------------------------------------------------------------------------
+
+    # `request` comes before `*controls`: Gradio injects gr.Request only into positional parameters.
+    def send(self, message: dict | None, records: Records, request: gr.Request, *controls: Any):
+        message = message or {}
+        question = (message.get("text") or "").strip()
+        images = [_file_path(item) for item in message.get("files") or []]
+        engine = self._engine_or_warn()
+        if engine is None or not self._has_question(question):
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        options = options_from_controls(controls)
+        yield from self._answer(engine, question, images, tuple(records), options, request,
+                                restore=(tuple(records), _box(message)))
+
+    def regenerate(self, records: Records, request: gr.Request, *controls: Any):
+        engine = self._engine_or_warn()
+        if engine is None or not records:
+            if engine is not None:
+                gr.Warning("There is no answer to regenerate yet.")
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        last, earlier = records[-1], tuple(records[:-1])
+        options = options_from_controls(controls)
+        yield from self._answer(engine, last.question, list(last.images), earlier, options, request,
+                                restore=(tuple(records), _box()))
+
+    def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
+                options: GenerationOptions, request: gr.Request | None, restore: tuple):
+        session = _session(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
+        stop = self.runs.begin(session)
+        if stop is None:
+            gr.Warning("Still answering the last question: press Stop first.")
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            yield from self._stream(engine, question, images, earlier, options, stop, restore)
+        finally:
+            self.runs.end(session, stop)
+
+    def _stream(self, engine, question, images, earlier, options, stop, restore):
+        history = history_messages(earlier)
+        live = LiveTurn(question, images)
+        yield history + live.messages(), _box(interactive=False), gr.skip(), live_status(live)
+        request = Request(question=question, images=tuple(images), history=tuple(r.as_turn() for r in earlier),
+                          options=options, request_id=uuid.uuid4().hex[:8], stop=stop)
+        stream = engine.stream(request)
+        try:
+            for frame in self._frames(_until_stopped(stream, stop), live):
+                yield history + frame.messages(), gr.skip(), gr.skip(), live_status(frame)
+        finally:
+            stream.close()
+        if live.error is not None:  # a toast, not gr.Error: that would also stamp "Error" over the chat
+            gr.Warning(live.error.message, title="Could not answer")
+            records, box = restore
+            yield history_messages(records), box, records, ""
+            return
+        record = live.record()
+        line = stats_line(record.stats) if record.stats else finish_words(record.finish_reason)
+        yield history + record.messages(), _box(), earlier + (record,), line
+
+    def _frames(self, events: Iterator[Event], live: LiveTurn) -> Iterator[LiveTurn]:
+        """Throttled frames until the run ends or fails; an unexpected failure becomes a short Error."""
+        try:
+            for frame in frames(events, live, Throttle(self.max_updates_per_s)):
+                if frame.error is not None:
+                    return
+                yield frame
+        except Exception:  # noqa: BLE001 - logged with its traceback; the person gets a short message
+            log.exception("answering failed")
+            live.error = Error("Something went wrong while answering. The demo is still running; "
+                               "please try again.")
+
+    def stop(self, request: gr.Request = None) -> None:
+        session = _session(request)
+        if session:
+            self.runs.stop(session)
+
+    def undo(self, records: Records, request: gr.Request = None):
+        if self._running(request) or not records:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        last, earlier = records[-1], tuple(records[:-1])
+        box = _box({"text": last.question, "files": list(last.images)})
+        return history_messages(earlier), box, earlier, ""
+
+    def clear(self):
+        return [], _box(), (), ""
+
+    def _running(self, request: gr.Request | None) -> bool:
+        session = _session(request) or uuid.uuid4().hex
+        stop = self.runs.begin(session)
+        if stop is None:
+            gr.Warning("Still answering: press Stop first.")
+            return True
+        self.runs.end(session, stop)
+        return False
+
+    def _engine_or_warn(self) -> Engine | None:
+        if self.slot.engine is None:
+            gr.Warning(self.slot.busy_message())
+        return self.slot.engine
+
+    @staticmethod
+    def _has_question(question: str) -> bool:
+        if not question:
+            gr.Warning("Please type a question (and add an image if it is about one).")
+        return bool(question)
+
+    # ---- status and export ----------------------------------------------------------------
+
+    def status(self):
+        """Status line; the polling timer switches itself off once loading is over."""
+        return self.slot.status_markdown(), gr.Timer(active=not (self.slot.ready or self.slot.error))
+
+    def exports(self, records: Records):
+        if not records:
+            return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+        folder = Path(tempfile.mkdtemp(prefix="r1v-export-"))
+        exported = time.strftime("%Y-%m-%d %H:%M")
+        md_path, html_path = folder / "r1v-transcript.md", folder / "r1v-transcript.html"
+        md_path.write_text(transcript_markdown(records, self.slot.info.name, exported), encoding="utf-8")
+        html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
+        return (gr.DownloadButton(value=str(md_path), interactive=True),
+                gr.DownloadButton(value=str(html_path), interactive=True))
+
+    # ---- API ------------------------------------------------------------------------------
+
+    def reason_api(self) -> Callable[..., Iterator[dict]]:
+        """The `/reason` endpoint as a typed function (gr.api reads its signature)."""
+        handlers = self
+
+        def reason(images: list[FileData], question: str, thinking_budget: int = -1,
+                   max_new_tokens: int = 2048, temperature: float = 0.6, top_p: float = 0.95,
+                   seed: int = -1) -> Iterator[dict]:
+            """Answer a question about images; streams {"reasoning", "answer", "stats"} dicts, last one final."""
+            options = _validated(thinking_budget=thinking_budget, answer_budget=max_new_tokens,
+                                 temperature=temperature, top_p=top_p, seed=seed)
+            yield from handlers._reason(images or [], question, options)
+
+        return reason
+
+    def _reason(self, images: Iterable[Any], question: str, options: GenerationOptions) -> Iterator[dict]:
+        engine = self.slot.engine
+        if engine is None:
+            raise gr.Error(self.slot.busy_message(), print_exception=False)
+        paths = [_api_image_path(item) for item in images]
+        live = LiveTurn(question, paths)
+        stream = engine.stream(Request(question=question or "", images=tuple(paths), options=options,
+                                       request_id=uuid.uuid4().hex[:8]))
+        try:
+            for frame in self._frames(stream, live):
+                thinking, answer = frame.texts()
+                yield {"reasoning": thinking, "answer": answer,
+                       "stats": frame.stats.as_dict() if frame.stats else {}}
+        finally:
+            stream.close()
+        if live.error is not None:
+            raise gr.Error(live.error.message, print_exception=False)
+
+
+def _session(request: gr.Request | None) -> str | None:
+    return getattr(request, "session_hash", None)
+
+
+def _file_path(item: Any) -> str:
+    if isinstance(item, dict):
+        return item["path"]
+    return str(getattr(item, "path", item))
+
+
+def _api_image_path(item: Any) -> str:
+    """A FileData dict (uploaded by the client) or a path; only uploads and bundled examples are readable."""
+    path = _file_path(item)
+    if not isinstance(path, str) or not path:
+        raise gr.Error("Each image must be a file uploaded with the request (gradio_client.handle_file).",
+                       print_exception=False)
+    candidate = Path(path)
+    if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
+        candidate = EXAMPLES_DIR.parent.parent / candidate
+    allowed = (Path(get_upload_folder()), EXAMPLES_DIR)
+    if not any(is_in_or_equal(str(candidate), str(folder)) for folder in allowed):
+        raise gr.Error(f"Image {candidate.name!r} was not uploaded with the request; "
+                       "send files with gradio_client.handle_file(path).", print_exception=False)
+    return str(candidate)
