@@ -166,12 +166,13 @@ def test_count_trace_describes_pixels_and_adds_up() -> None:
         found = sorted(objects(puzzle.image), key=lambda o: (o[2] // 32, o[3] // 32))
         cells = [(int(cy // 32), int(cx // 32)) for _, _, cy, cx, _ in found]
         assert len(set(cells)) == len(cells), "one object per cell"
+        asked = re.search(r"\b(red|green|blue|yellow)\b", puzzle.question).group(1)
+        counts = []
         for row in range(4):
-            names = [f"{c} {s}" for (c, s, *_), (r, _) in zip(found, cells) if r == row]
-            line = f"Row {row + 1}: {', '.join(names) or 'nothing'}."
+            names = [c for (c, *_), (r, _) in zip(found, cells) if r == row]
+            counts.append(names.count(asked))
+            line = f"Row {row + 1}: {', '.join(names) or 'nothing'}, so {counts[-1]} {asked}."
             assert line in puzzle.reasoning, (line, puzzle.reasoning)
-        per_row = re.search(r"shapes per row: ([\d, ]+)\.", puzzle.reasoning).group(1)
-        counts = [int(x) for x in per_row.split(", ")]
         total = re.search(r"([\d +]+) = (\d+)\.$", puzzle.reasoning)
         assert [int(x) for x in total.group(1).split(" + ")] == counts
         assert sum(counts) == int(total.group(2)) == int(puzzle.answer)
@@ -265,10 +266,10 @@ def test_odd_answers_match_pixels() -> None:
         assert three == 3
         odd = next(q for q, item in enumerate(items) if item != common)
         assert puzzle.answer == POSITIONS[odd]
-        for position, (colour, shape) in zip(POSITIONS, items):
-            assert f"{position.capitalize()}: {colour} {shape}." in puzzle.reasoning
-        assert f"Three are {common[0]} {common[1]}s; the {POSITIONS[odd]} one" \
-            in puzzle.reasoning
+        seen = ", ".join(f"{colour} {shape} at {position}" for position, (colour, shape) in zip(POSITIONS, items))
+        assert f"I see: {seen}." in puzzle.reasoning
+        assert f"Most are {common[0]} {common[1]}s." in puzzle.reasoning
+        assert puzzle.reasoning.endswith(f"The odd one is the {items[odd][0]} {items[odd][1]} at {POSITIONS[odd]}.")
         odd_colour, odd_shape = items[odd]
         answers[(POSITIONS[odd], "colour" if odd_shape == common[1] else "shape")] += 1
         assert (odd_colour == common[0]) != (odd_shape == common[1])

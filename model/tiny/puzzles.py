@@ -134,14 +134,13 @@ def _count(rng: random.Random) -> Puzzle:
         _draw_shape(draw, shape, colour, cx, cy, rng.randint(20, 26))
     present = sorted({colour for colour, _ in objects.values()}, key=COLOURS.index)
     target = rng.choice(present if rng.random() < 0.75 else COLOURS)
+    # Each row is counted right where it is listed, so every step of the count is local.
     lines, per_row = [], []
     for row in range(4):
-        items = [objects[c] for c in cells if c // 4 == row]
-        names = ", ".join(f"{colour} {shape}" for colour, shape in items)
-        lines.append(f"Row {row + 1}: {names or 'nothing'}.")
-        per_row.append(sum(colour == target for colour, _ in items))
+        colours = [objects[c][0] for c in cells if c // 4 == row]
+        per_row.append(colours.count(target))
+        lines.append(f"Row {row + 1}: {', '.join(colours) or 'nothing'}, so {per_row[-1]} {target}.")
     total = sum(per_row)
-    lines.append(f"{target.capitalize()} shapes per row: {', '.join(map(str, per_row))}.")
     lines.append(f"{' + '.join(map(str, per_row))} = {total}.")
     question = rng.choice(COUNT_QUESTIONS).format(c=target)
     return Puzzle("count", image, question, " ".join(lines), str(total))
@@ -223,9 +222,10 @@ def _odd(rng: random.Random) -> Puzzle:
         cx = (q % 2) * 64 + 32 + rng.randint(-2, 2)
         cy = (q // 2) * 64 + 32 + rng.randint(-2, 2)
         _draw_shape(draw, s, c, cx, cy, base + rng.randint(-1, 1))
-    lines = [f"{p.capitalize()}: {c} {s}." for p, (c, s) in zip(POSITIONS, items)]
-    lines.append(f"Three are {colour} {_plural(shape)}; the {POSITIONS[odd]} one is "
-                 f"a {odd_item[0]} {odd_item[1]}.")
+    # Item before position, so the last step is a look-up of "<odd item> at" -> position.
+    seen = ", ".join(f"{c} {s} at {p}" for p, (c, s) in zip(POSITIONS, items))
+    lines = [f"I see: {seen}.", f"Most are {colour} {_plural(shape)}.",
+             f"The odd one is the {odd_item[0]} {odd_item[1]} at {POSITIONS[odd]}."]
     return Puzzle("odd", image, rng.choice(ODD_QUESTIONS), " ".join(lines), POSITIONS[odd])
 
 

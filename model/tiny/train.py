@@ -36,17 +36,29 @@ EVAL_SEED_OFFSET = 1_000_003  # held-out puzzles come from a seed the trainer ne
 @dataclass
 class Recipe:
     seed: int = 0
-    steps: int = 2400
+    steps: int = 2000
     batch: int = 32
     lr: float = 2e-3
     warmup: int = 100
     vocab: int = 640
     no_think_share: float = 0.08
     cut_short_share: float = 0.08
-    eval_every: int = 400
+    eval_every: int = 1000
     eval_n: int = 40
     size: str = "small"
     log_every: int = 50
+    # Training mix (kind:weight). Dice and bars are learned early; counting and the odd one out,
+    # which need several steps of looking back at the trace, get more of the steps.
+    mix: str = "count:3,odd:3,dice:1,tallest:1"
+
+
+def mix_kinds(mix: str) -> tuple[str, ...]:
+    """"count:3,odd:1" -> ("count", "count", "count", "odd"): a weighted list for puzzle_at."""
+    kinds: list[str] = []
+    for part in mix.split(","):
+        kind, _, weight = part.partition(":")
+        kinds += [kind.strip()] * int(weight or 1)
+    return tuple(kinds)
 
 
 def answer_text(answer: str) -> str:
@@ -56,7 +68,7 @@ def answer_text(answer: str) -> str:
 def training_corpus(seed: int, n: int = 3000) -> list[str]:
     texts = [HAND_OVER, AFTER_MARKER, "Let me think step by step."]
     for index in range(n):
-        puzzle = puzzle_at(seed, index)
+        puzzle = puzzle_at(seed, index)  # all kinds, evenly: the vocabulary must cover each
         texts += [puzzle.question, puzzle.reasoning, answer_text(puzzle.answer)]
     return texts
 
@@ -88,7 +100,8 @@ def encode_example(puzzle, rng, recipe, tokenizer, tokens_per_tile) -> tuple[lis
 
 def make_batch(step: int, recipe: Recipe, tokenizer, tokens_per_tile: int) -> dict[str, torch.Tensor]:
     rng = random.Random(recipe.seed * 1_000_000 + step)
-    examples = [encode_example(puzzle_at(recipe.seed, step * recipe.batch + i), rng, recipe, tokenizer,
+    kinds = mix_kinds(recipe.mix)
+    examples = [encode_example(puzzle_at(recipe.seed, step * recipe.batch + i, kinds), rng, recipe, tokenizer,
                                tokens_per_tile) for i in range(recipe.batch)]
     width = max(len(ids) for ids, _, _ in examples)
     pad = tokenizer.pad_token_id
