@@ -17,7 +17,7 @@ RUN apt-get update \
 RUN userdel --remove ubuntu 2>/dev/null; useradd --create-home --uid 1000 user \
     && mkdir -p /data/hf /opt/venv && chown -R user:user /data /opt/venv
 
-USER user
+USER 1000
 WORKDIR /home/user/app
 
 COPY --chown=user:user requirements.txt .
@@ -28,6 +28,6 @@ COPY --chown=user:user . .
 VOLUME ["/data/hf"]
 EXPOSE 7860
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD curl --fail --silent http://127.0.0.1:7860/ > /dev/null || exit 1
+    CMD ["curl", "--fail", "--silent", "--output", "/dev/null", "http://127.0.0.1:7860/"]
 
 CMD ["python", "app.py", "--host", "0.0.0.0", "--port", "7860"]

@@ -16,8 +16,10 @@ from typing import Callable, Sequence
 
 from model import registry
 from model.events import GenerationOptions
+from ui import zerogpu
 from ui.handlers import ModelInfo
 from ui.layout import build_app, launch_kwargs
+from ui.zerogpu import ZeroGPUEngine
 
 log = logging.getLogger("r1v")
 
@@ -41,6 +43,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help='largest upload, e.g. "20mb"')
     parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
                         help="wall-clock limit of one answer, in seconds")
+    parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
+                        help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
+    parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
+                        help="people who may wait in line; beyond it new requests are turned away")
     return parser.parse_args(argv)
 
 
@@ -74,18 +80,38 @@ def slider_defaults(spec: registry.ModelSpec) -> GenerationOptions:
         max_tiles=spec.max_tiles, answer_budget=TINY_ANSWER_BUDGET if spec.is_tiny else 2_048)
 
 
-def engine_factory(spec: registry.ModelSpec, max_seconds: float) -> Callable:
+def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
     """(progress) -> LocalEngine; run by the page in a background thread."""
 
     def load_engine(progress: Callable[[str], None]):
         from model.engine import LocalEngine
         from model.loader import load
 
-        loaded = load(spec, progress=progress)
+        loaded = load(spec, quantization=quantization, progress=progress)
         progress(f"{spec.name} is ready on {loaded.device_label}.")
         return LocalEngine(loaded, max_seconds=max_seconds)
 
     return load_engine
+
+
+def zero_gpu_engine(spec: registry.ModelSpec, max_seconds: float):
+    """ZeroGPU: the model goes to CUDA now, at import; each answer borrows the GPU."""
+    import spaces  # before anything initialises CUDA
+
+    import torch
+
+    from model.engine import LocalEngine
+    from model.loader import load
+
+    loaded = load(spec, device="cuda" if torch.cuda.is_available() else "cpu")
+    return ZeroGPUEngine(LocalEngine(loaded, max_seconds=max_seconds), spaces)
+
+
+# On a ZeroGPU Space (and only there) the model must be loaded at module level.
+ZERO_GPU_ENGINE = None
+if zerogpu.enabled():
+    _args = parse_args([])
+    ZERO_GPU_ENGINE = zero_gpu_engine(choose_model(_args.model)[0], _args.max_seconds)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -94,7 +120,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     spec, note = choose_model(args.model)
     log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
     info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=slider_defaults(spec))
-    demo = build_app(engine_factory(spec, args.max_seconds), info, max_concurrency=args.max_concurrency)
+    engine = ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization)
+    demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 max_file_size=args.max_file_size, **launch_kwargs())
 

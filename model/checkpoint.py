@@ -91,7 +91,7 @@ def translate_config(official: dict[str, Any], image_token_id: int) -> InternVLC
     text["tie_word_embeddings"] = False
     patches_per_side = vision["image_size"][0] // vision["patch_size"][0]
     downsample = float(official.get("downsample_ratio", 0.5))
-    return InternVLConfig(
+    config = InternVLConfig(
         vision_config=vision,
         text_config=text,
         image_token_id=image_token_id,
@@ -101,6 +101,19 @@ def translate_config(official: dict[str, Any], image_token_id: int) -> InternVLC
         vision_feature_select_strategy="default",
         tie_word_embeddings=False,  # must be top-level too, or lm_head is tied silently
     )
+    quantization = _quantization_config(official)
+    if quantization:
+        config.quantization_config = quantization
+    return config
+
+
+def _quantization_config(official: dict[str, Any]) -> dict[str, Any] | None:
+    """AWQ builds quantize the language model only: keep vision tower and projector in 16-bit."""
+    found = official.get("quantization_config") or official["llm_config"].get("quantization_config")
+    if not found:
+        return None
+    keep = list(found.get("modules_to_not_convert") or [])
+    return {**found, "modules_to_not_convert": keep + ["vision_tower", "multi_modal_projector", "lm_head"]}
 
 
 def official_weight_conversions() -> list[WeightRenaming | WeightConverter]:

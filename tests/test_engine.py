@@ -1,6 +1,7 @@
 """LocalEngine on the bundled tiny checkpoint (CPU): budgets, sampling, Stop, failures, queueing."""
 from __future__ import annotations
 
+import functools
 import io
 import threading
 import time
@@ -95,7 +96,9 @@ def test_greedy_is_deterministic(engine):
 
 
 def test_same_seed_same_text_when_sampling(engine):
-    runs = [collect(engine.stream(ask(engine, index=4, temperature=1.5, top_p=1.0, seed=seed)))
+    # A question without an image is far from the puzzles, so the model is unsure and seeds matter.
+    options = dict(GREEDY, temperature=2.0, top_p=1.0, thinking_budget=24, answer_budget=16)
+    runs = [collect(engine.stream(Request("Tell me something.", options=GenerationOptions.validated(**options, seed=seed))))
             for seed in (11, 11, 12, 13, 14)]
     assert runs[0]["thinking"] + runs[0]["answer"] == runs[1]["thinking"] + runs[1]["answer"]
     assert runs[0]["stats"].seed == 11
@@ -147,6 +150,7 @@ def test_worker_failure_becomes_an_error_event_and_engine_recovers(engine, monke
     original = model.forward
     calls = {"n": 0}
 
+    @functools.wraps(original)  # generate() checks its arguments against forward's signature
     def failing_forward(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:  # mid-generation, after the prefill and one decode step

@@ -37,7 +37,8 @@ def launch_kwargs() -> dict[str, Any]:
 
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
-              max_updates_per_s: float = 15.0, start_loading: bool = True) -> gr.Blocks:
+              max_queue: int | None = 64, max_updates_per_s: float = 15.0,
+              start_loading: bool = True) -> gr.Blocks:
     slot = ModelSlot(engine, info)
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s)
     with gr.Blocks(title=TITLE) as demo:
@@ -52,7 +53,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire(handlers, chat, controls, exports, records, status, timer)
         gr.api(handlers.reason_api(), api_name="reason")
         demo.load(handlers.status, None, [status, timer], api_visibility="private", show_progress="hidden")
-    demo.queue(default_concurrency_limit=max_concurrency)
+    demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     if start_loading:
         slot.start()
     return demo
