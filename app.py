@@ -47,7 +47,27 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
     parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
                         help="people who may wait in line; beyond it new requests are turned away")
-    return parser.parse_args(argv)
+    parser.add_argument("--backend", choices=("local", "openai"),
+                        default=_env("BACKEND", "openai" if os.environ.get("R1V_ENDPOINT") else "local"),
+                        help="local: load the model here; openai: answer through an OpenAI-compatible "
+                             "server (vLLM) at --endpoint")
+    parser.add_argument("--endpoint", default=_env("ENDPOINT", None),
+                        help="that server's URL, e.g. http://127.0.0.1:8000/v1 (its key: env R1V_API_KEY only)")
+    parser.add_argument("--budget-mode", choices=("auto", "server", "client"), default=_env("BUDGET_MODE", "auto"),
+                        help="with --backend openai: who enforces the thinking budget")
+    parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", 60)),
+                        help="with --backend openai: seconds to wait for the server")
+    args = parser.parse_args(argv)
+    if args.backend == "openai":
+        if not args.endpoint:
+            parser.error("--backend openai needs --endpoint URL (or R1V_ENDPOINT)")
+        from model.remote import normalise_endpoint
+
+        try:
+            normalise_endpoint(args.endpoint)
+        except ValueError as error:
+            parser.error(str(error))
+    return args
 
 
 def gpu_memory_gb() -> list[float]:
@@ -107,6 +127,26 @@ def zero_gpu_engine(spec: registry.ModelSpec, max_seconds: float):
     return ZeroGPUEngine(LocalEngine(loaded, max_seconds=max_seconds), spaces)
 
 
+def remote_engine_factory(args: argparse.Namespace) -> Callable:
+    """(progress) -> RemoteEngine over the OpenAI-compatible server at --endpoint."""
+
+    def connect(progress: Callable[[str], None]):
+        from model.remote import RemoteEngine
+
+        engine = RemoteEngine(args.endpoint, model=args.model, timeout_s=args.timeout,
+                              max_seconds=args.max_seconds, budget_mode=args.budget_mode)
+        progress(f"Answering through {engine.endpoint}.")
+        return engine
+
+    return connect
+
+
+def remote_info(args: argparse.Namespace) -> ModelInfo:
+    spec = registry.by_name(args.model or "") or registry.ModelSpec(args.model or "remote", args.model or "", "auto", ())
+    return ModelInfo(name=args.model or f"model at {args.endpoint}", device=f"the server at {args.endpoint}",
+                     defaults=slider_defaults(spec))
+
+
 # On a ZeroGPU Space (and only there) the model must be loaded at module level.
 ZERO_GPU_ENGINE = None
 if zerogpu.enabled():
@@ -114,13 +154,20 @@ if zerogpu.enabled():
     ZERO_GPU_ENGINE = zero_gpu_engine(choose_model(_args.model)[0], _args.max_seconds)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(argv)
+def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     spec, note = choose_model(args.model)
     log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
     info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=slider_defaults(spec))
-    engine = ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization)
+    return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(argv)
+    if args.backend == "openai":
+        engine, info = remote_engine_factory(args), remote_info(args)
+    else:
+        engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share,
                 max_file_size=args.max_file_size, **launch_kwargs())

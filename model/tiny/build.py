@@ -38,7 +38,9 @@ TILE, PATCH, MAX_TILES = 64, 16, 4
 TEMPLATE_NAME = "deepseek_r1"
 
 
-def build_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrainedTokenizerFast:
+def build_tokenizer(corpus: Iterable[str], vocab_size: int = 1024,
+                    phrases: Iterable[str] = ()) -> PreTrainedTokenizerFast:
+    """`phrases` become single (non-special) tokens, e.g. multi-word names the model must copy."""
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
@@ -51,7 +53,7 @@ def build_tokenizer(corpus: Iterable[str], vocab_size: int = 1024) -> PreTrained
         tokenizer_object=core, bos_token=BOS, eos_token=EOS, pad_token=PAD,
         additional_special_tokens=[IMG_START, IMG_END, IMG_CONTEXT, ENDOFTEXT],
     )
-    tokenizer.add_tokens(ADDED, special_tokens=False)
+    tokenizer.add_tokens(ADDED + list(phrases), special_tokens=False)
     return tokenizer
 
 

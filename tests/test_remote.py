@@ -1,0 +1,381 @@
+"""RemoteEngine against a real `transformers serve` on 127.0.0.1 serving scripted copies of the tiny model.
+
+Two copies (tests/remote_server.py): the "answerer" thinks 40 known characters, closes its thinking and
+answers "efgh"; the "ponderer" thinks in a loop until a client stops it. What transformers serve never
+does (vLLM's reasoning fields, a budget the server ignores, invalid JSON, silence) is played by a
+scripted HTTP server. Every wait is bounded by the engine's `timeout_s`.
+"""
+from __future__ import annotations
+
+import base64
+import io
+import json
+import socket
+import threading
+from itertools import islice
+
+import pytest
+from PIL import Image
+
+from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, GenerationOptions, Request,
+                          Stats, ThinkingDelta, Turn, UserFacingError)
+from model.images import count_tiles
+from model.inputs import load_images
+from model.limits import Limits
+from model.reasoning import HAND_OVER
+from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine, build_messages
+from tests.helpers import tiny_folder  # noqa: F401 (fixture)
+from tests.remote_server import HANG, FakeServer, Server, chat_chunk, free_port, script_model
+
+GREEDY = GenerationOptions.validated(temperature=0, repetition_penalty=1.0)
+TIMEOUT_S = 20.0
+SECRET = "sk-r1v-test-5f3a9c0e1b7d"
+
+
+@pytest.fixture(scope="module")
+def scripts(tiny_folder, tmp_path_factory):  # noqa: F811
+    from model.loader import load
+    from model.registry import ModelSpec, by_name
+
+    spec = ModelSpec(**{**by_name("tiny").__dict__, "source": str(tiny_folder)})
+    root = tmp_path_factory.mktemp("served")
+    answerer = script_model(load(spec, device="cpu"), root / "answerer")
+    ponderer = script_model(load(spec, device="cpu"), root / "ponderer", cycle=True)
+    return answerer, ponderer
+
+
+@pytest.fixture(scope="module")
+def server(scripts, tmp_path_factory):
+    server = Server(tmp_path_factory.mktemp("server")).start()
+    try:
+        warm = engine(server, scripts[0])  # loads the answerer, so /v1/models lists it first
+        assert collect(warm.stream(ask("warm up")))["done"].finish_reason is FinishReason.ANSWERED
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def live(server):
+    """The module's server, started again if a test left it down."""
+    if server.process.poll() is not None:
+        server.start()
+    return server
+
+
+def engine(server, script=None, **kwargs) -> RemoteEngine:
+    model = str(script.folder) if script is not None else None
+    return RemoteEngine(server.endpoint, model=model, timeout_s=TIMEOUT_S, template="deepseek_r1", **kwargs)
+
+
+def ask(question: str = "What is the answer?", images=(), stop=None, **options) -> Request:
+    return Request(question, tuple(images), options=GREEDY.replace(**options), stop=stop)
+
+
+def png(width: int = 128, height: int = 64) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def collect(events) -> dict:
+    out = {"thinking": "", "answer": "", "events": [], "errors": []}
+    for event in events:
+        out["events"].append(event)
+        if isinstance(event, ThinkingDelta):
+            out["thinking"] += event.text
+        elif isinstance(event, AnswerDelta):
+            out["answer"] += event.text
+        elif isinstance(event, Error):
+            out["errors"].append(event)
+        elif isinstance(event, Stats):
+            out["stats"] = event
+        elif isinstance(event, Done):
+            out["done"] = event
+    return out
+
+
+def kinds(result: dict) -> list[str]:
+    names: list[str] = []
+    for event in result["events"]:
+        name = type(event).__name__
+        if not names or names[-1] != name or name not in ("ThinkingDelta", "AnswerDelta"):
+            names.append(name)
+    return names
+
+
+# -- streaming against transformers serve
+
+
+def test_thinking_then_answer_stream_as_events_from_the_listed_model(live, scripts):
+    answerer = scripts[0]
+    remote = engine(live)  # model=None: the first model /v1/models lists
+    result = collect(remote.stream(ask()))
+    assert remote.model == str(answerer.folder)
+    assert kinds(result) == ["ThinkingDelta", "AnswerDelta", "Stats", "Done"]
+    assert result["thinking"] == answerer.thinking and result["answer"] == answerer.answer
+    counts = [e.tokens for e in result["events"] if isinstance(e, ThinkingDelta)]
+    assert counts == list(range(1, answerer.thinking_tokens + 1))
+    stats = result["stats"]
+    assert stats.finish_reason is FinishReason.ANSWERED and not stats.budget_fired
+    # `</think>` counts as thinking; `\n\n` and the end token as answer (as in LocalEngine)
+    assert (stats.thinking_tokens, stats.answer_tokens) == (answerer.thinking_tokens + 1, answerer.answer_tokens + 2)
+    assert stats.prompt_tokens > 0 and stats.ttft_s is not None
+
+
+def test_images_are_sent_as_data_urls_and_expanded_by_the_server(live, scripts):
+    remote = engine(live, scripts[0])
+    plain = collect(remote.stream(ask("Which colour?")))
+    pictured = collect(remote.stream(ask("Which colour?", images=[png(128, 64)])))
+    assert pictured["answer"] == plain["answer"] == scripts[0].answer
+    tiles = count_tiles(128, 64, tile_size=64, max_tiles=4)  # 2×1 grid and a thumbnail
+    # <img>, 4 tokens per tile, </img>, "\n": the server tiled the image as the tiny model expects
+    assert pictured["stats"].prompt_tokens - plain["stats"].prompt_tokens == tiles * 4 + 3
+
+
+def test_messages_keep_earlier_images_in_their_turn_and_put_images_before_text():
+    first, second = png(64, 64), png(32, 96)
+    request = Request("And now?", (second,), history=(Turn("What is it?", "A red square.", (first,)),))
+    messages = build_messages(request, Limits())
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[1]["content"] == "A red square."
+    for message in (messages[0], messages[2]):
+        assert [part["type"] for part in message["content"]] == ["image_url", "text"]
+        assert message["content"][0]["image_url"]["url"].startswith("data:image/png;base64,")
+    urls = [message["content"][0]["image_url"]["url"] for message in (messages[0], messages[2])]
+    sizes = [Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).size for url in urls]
+    assert sizes == [(64, 64), (32, 96)]
+
+
+# -- the thinking budget
+
+
+def test_client_budget_cuts_the_thinking_hands_over_and_answers(live, scripts):
+    answerer = scripts[0]
+    remote = engine(live, answerer)  # auto: the server refuses thinking_token_budget, so the client cuts
+    for _ in range(2):  # the second run uses what the first learnt
+        result = collect(remote.stream(ask(thinking_budget=8)))
+        assert kinds(result) == ["ThinkingDelta", "BudgetReached", "ThinkingDelta", "AnswerDelta", "Stats", "Done"]
+        assert result["thinking"] == answerer.thinking[:8] + HAND_OVER
+        assert result["answer"] == answerer.answer
+        fired = next(e for e in result["events"] if isinstance(e, BudgetReached))
+        assert fired.thinking_tokens == 8
+        stats = result["stats"]
+        assert stats.finish_reason is FinishReason.BUDGET_THEN_ANSWERED and stats.budget_fired
+        assert 8 < stats.thinking_tokens <= 8 + HAND_OVER_TOKENS
+    assert BUDGET_FIELD in remote.refused_fields
+
+
+def test_a_zero_budget_answers_without_thinking(live, scripts):
+    result = collect(engine(live, scripts[0], budget_mode="client").stream(ask(thinking_budget=0)))
+    assert result["thinking"] == "" and result["answer"] == scripts[0].answer
+    assert result["done"].finish_reason is FinishReason.BUDGET_THEN_ANSWERED
+
+
+def test_server_budget_mode_names_what_the_server_lacks(live, scripts):
+    remote = engine(live, scripts[0], budget_mode="server")
+    for _ in range(2):  # and does not quietly fall back to the client's budget
+        result = collect(remote.stream(ask(thinking_budget=8)))
+        assert kinds(result) == ["Error", "Stats", "Done"]
+        assert result["errors"][0].kind == "backend" and BUDGET_FIELD in result["errors"][0].message
+        assert result["done"].finish_reason is FinishReason.ERROR
+
+
+def test_a_budget_with_images_needs_a_server_that_continues_messages(live, scripts):
+    remote = engine(live, scripts[0])
+    result = collect(remote.stream(ask(images=[png()], thinking_budget=4)))
+    assert result["thinking"].startswith(scripts[0].thinking[:4]) and result["answer"] == ""
+    assert "cannot continue a cut-off thinking with images" in result["errors"][0].message
+    assert CONTINUE_FIELDS.keys() <= remote.refused_fields  # transformers serve: no continue_final_message
+    assert result["done"].finish_reason is FinishReason.ERROR
+
+
+# -- stopping, and the server staying free
+
+
+def assert_server_is_free(remote: RemoteEngine, script) -> None:
+    """The ponderer answers only through a budget: a hung earlier run would make this time out."""
+    result = collect(remote.stream(ask(thinking_budget=3)))
+    assert result["errors"] == [] and result["answer"] == script.answer
+
+
+def test_stop_mid_thinking_closes_the_stream_and_frees_the_server(live, scripts):
+    ponderer = scripts[1]
+    remote, stop = engine(live, ponderer), threading.Event()
+    events = []
+    for event in remote.stream(ask(stop=stop)):
+        events.append(event)
+        if len(events) == 3:
+            stop.set()
+    result = collect(events)
+    assert kinds(result) == ["ThinkingDelta", "Stats", "Done"]
+    assert result["done"].finish_reason is FinishReason.STOPPED
+    assert result["stats"].thinking_tokens == 3
+    assert_server_is_free(remote, ponderer)
+
+
+def test_closing_the_generator_closes_the_stream(live, scripts):
+    remote = engine(live, scripts[1])
+    events = remote.stream(ask())
+    assert all(isinstance(e, ThinkingDelta) for e in islice(events, 3))
+    events.close()
+    assert_server_is_free(remote, scripts[1])
+
+
+# -- failures
+
+
+def test_an_absent_server_gives_a_clear_error():
+    endpoint = f"http://127.0.0.1:{free_port()}/v1"
+    result = collect(RemoteEngine(endpoint, model="m", timeout_s=5).stream(ask()))
+    assert kinds(result) == ["Error", "Stats", "Done"]
+    error = result["errors"][0]
+    assert error.kind == "backend" and endpoint in error.message and "not reachable" in error.message
+    assert result["done"].finish_reason is FinishReason.ERROR
+
+
+def test_a_bad_image_is_refused_before_any_network_call():
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.settimeout(0.2)
+        remote = RemoteEngine(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", timeout_s=5)
+        bad = b"%PDF-1.4 not an image"
+        with pytest.raises(UserFacingError) as expected:
+            load_images([bad], Limits())
+        assert list(remote.stream(ask(images=[bad]))) == [Error(str(expected.value), kind="input"),
+                                                          Done(FinishReason.ERROR)]
+        with pytest.raises(socket.timeout):
+            listener.accept()
+
+
+def test_a_server_error_is_a_short_backend_error_and_the_engine_keeps_working(live, scripts):
+    remote = engine(live, scripts[0])
+    remote.model = "/no/such/model"
+    result = collect(remote.stream(ask()))
+    assert result["errors"][0].kind == "backend" and "HTTP 500" in result["errors"][0].message
+    remote.model = str(scripts[0].folder)
+    assert collect(remote.stream(ask()))["answer"] == scripts[0].answer
+
+
+@pytest.mark.parametrize("reply, kind, words", [
+    ((200, ["{not json"]), "backend", "not OpenAI-compatible JSON"),
+    ((200, [chat_chunk(content="half an ans")]), "backend", "without finishing"),
+    ((503, ['{"message": "overloaded"}']), "backend", "HTTP 503: overloaded"),
+    (HANG, "timeout", "did not answer within 0.5 s"),
+])
+def test_broken_replies_become_short_errors(reply, kind, words):
+    with FakeServer(lambda path, body: reply) as fake:
+        result = collect(RemoteEngine(fake.endpoint, model="fake", timeout_s=0.5).stream(ask()))
+    assert [(e.kind, words in e.message) for e in result["errors"]] == [(kind, True)]
+    assert kinds(result)[-2:] == ["Stats", "Done"] and result["done"].finish_reason is FinishReason.ERROR
+
+
+def test_a_server_killed_mid_stream_is_an_error_and_a_restart_is_picked_up(live, scripts):
+    ponderer = scripts[1]
+    remote = engine(live, ponderer)
+    events = []
+    for event in remote.stream(ask()):
+        events.append(event)
+        if len(events) == 3:
+            live.kill()
+    result = collect(events)
+    assert kinds(result) == ["ThinkingDelta", "Error", "Stats", "Done"]
+    assert result["errors"][0].kind == "backend" and live.endpoint in result["errors"][0].message
+    assert result["done"].finish_reason is FinishReason.ERROR
+    live.start()
+    assert_server_is_free(remote, ponderer)
+
+
+# -- what vLLM sends, played by a scripted server
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_a_server_reasoning_field_is_the_thinking(field):
+    chunks = [chat_chunk(reasoning=text, field=field) for text in ("Two ", "and two")]
+    chunks += [chat_chunk(content="\n\nFour."), chat_chunk(finish="stop"), "[DONE]"]
+    with FakeServer(lambda path, body: (200, chunks)) as fake:
+        result = collect(RemoteEngine(fake.endpoint, timeout_s=5).stream(ask()))
+    assert (result["thinking"], result["answer"]) == ("Two and two", "Four.")
+    assert result["done"].finish_reason is FinishReason.ANSWERED
+    assert (result["stats"].thinking_tokens, result["stats"].answer_tokens) == (2, 1)
+
+
+def test_usage_from_the_server_corrects_the_chunk_counts():
+    usage = {"prompt_tokens": 11, "completion_tokens": 9, "total_tokens": 20}
+    chunks = [chat_chunk(content="a"), chat_chunk(content="</think>"), chat_chunk(content="b", finish="stop"),
+              {"id": "fake", "object": "chat.completion.chunk", "created": 0, "model": "fake", "choices": [],
+               "usage": usage}, "[DONE]"]
+    with FakeServer(lambda path, body: (200, chunks)) as fake:
+        stats = collect(RemoteEngine(fake.endpoint, model="fake", timeout_s=5).stream(ask()))["stats"]
+    assert (stats.prompt_tokens, stats.thinking_tokens, stats.answer_tokens) == (11, 2, 7)
+
+
+def test_server_budget_is_sent_and_an_ignored_one_is_enforced_here():
+    def reply(path, body):
+        if body.get("continue_final_message"):
+            assert body["messages"][-1]["content"].endswith(HAND_OVER + "</think>\n\n")
+            return 200, [chat_chunk(content="Done."), chat_chunk(finish="stop"), "[DONE]"]
+        return 200, [chat_chunk(reasoning="x") for _ in range(60)] + [chat_chunk(finish="length"), "[DONE]"]
+
+    with FakeServer(reply) as fake:
+        remote = RemoteEngine(fake.endpoint, model="fake", timeout_s=5)
+        result = collect(remote.stream(ask(thinking_budget=4)))
+        again = collect(remote.stream(ask(thinking_budget=4)))
+    first, continuation, second = (body for _, _, body in fake.requests[:3])
+    assert first[BUDGET_FIELD] == 4 and BUDGET_FIELD not in continuation and BUDGET_FIELD not in second
+    assert result["answer"] == again["answer"] == "Done."
+    assert result["done"].finish_reason is FinishReason.BUDGET_THEN_ANSWERED
+    assert result["thinking"].count("x") == 4 + 16 and again["thinking"].count("x") == 4  # the slack, once
+
+
+def test_a_cut_thinking_continues_from_the_exact_r1v_prompt():
+    thinking = [chat_chunk(content=text) for text in ("Two", " and", " two", " is")]
+    answer = {"id": "c", "object": "text_completion", "created": 0, "model": "m",
+              "choices": [{"index": 0, "text": "Four.", "finish_reason": "stop"}]}
+
+    def reply(path, body):
+        return (200, [answer, "[DONE]"]) if path.endswith("/v1/completions") else (200, thinking)
+
+    request = Request("What is 2+2?", history=(Turn("Hi", "Hello."),), options=GREEDY.replace(thinking_budget=2))
+    with FakeServer(reply) as fake:
+        remote = RemoteEngine(fake.endpoint, model="Skywork/Skywork-R1V-38B", timeout_s=5, budget_mode="client")
+        result = collect(remote.stream(request))
+    assert (result["thinking"], result["answer"]) == ("Two and" + HAND_OVER, "Four.")
+    path, _, body = fake.requests[-1]
+    assert path == "/v1/completions" and body["add_special_tokens"] is False
+    assert body["prompt"] == ("<｜begin▁of▁sentence｜><｜User｜>\nHi<｜Assistant｜>Hello.<｜end▁of▁sentence｜>"
+                              "<｜User｜>\nWhat is 2+2?<｜Assistant｜><think>\nTwo and" + HAND_OVER + "</think>\n\n")
+
+
+def test_sampling_options_reach_the_server():
+    chunks = [chat_chunk(content="</think>ok", finish="stop"), "[DONE]"]
+    with FakeServer(lambda path, body: (200, chunks)) as fake:
+        options = dict(temperature=0.7, top_p=0.9, top_k=20, repetition_penalty=1.1, seed=7, thinking_budget=100,
+                       answer_budget=64)
+        collect(RemoteEngine(fake.endpoint, model="fake", timeout_s=5, budget_mode="server").stream(ask(**options)))
+    body = fake.requests[0][2]
+    sent = {key: body[key] for key in ("temperature", "top_p", "top_k", "repetition_penalty", "seed", BUDGET_FIELD,
+                                       "max_tokens")}
+    assert sent == {"temperature": 0.7, "top_p": 0.9, "top_k": 20, "repetition_penalty": 1.1, "seed": 7,
+                    BUDGET_FIELD: 100, "max_tokens": 164}
+    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
+
+
+# -- the API key
+
+
+def test_the_api_key_is_sent_as_a_bearer_token_and_shown_nowhere(monkeypatch):
+    monkeypatch.setenv("R1V_API_KEY", SECRET)
+    answer = [chat_chunk(content="</think>"), chat_chunk(content="Fine.", finish="stop"), "[DONE]"]
+    refusal = [json.dumps({"message": f"key {SECRET} is not valid"})]
+    with FakeServer(lambda path, body: (200, answer)) as good, FakeServer(lambda path, body: (401, refusal)) as bad:
+        events = []
+        for endpoint in (good.endpoint, bad.endpoint, f"http://127.0.0.1:{free_port()}/v1"):
+            remote = RemoteEngine(endpoint, model="m", timeout_s=5)
+            events += list(remote.stream(ask()))
+            assert SECRET not in repr(remote) and SECRET not in remote.name
+    assert good.requests[0][1]["authorization"] == f"Bearer {SECRET}"
+    assert [e.kind for e in events if isinstance(e, Error)] == ["backend", "backend"]
+    assert AnswerDelta("Fine.", 1) in events
+    assert all(SECRET not in repr(event) for event in events)
