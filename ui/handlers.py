@@ -15,10 +15,12 @@ Nothing here imports torch or transformers.
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import threading
 import time
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
@@ -35,6 +37,7 @@ from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, his
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+MAX_EXPORT_DIRS = 64  # transcripts are rewritten after every answer; older folders are removed
 
 
 class Engine(Protocol):
@@ -192,6 +195,7 @@ class Handlers:
 
     def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0):
         self.slot, self.runs, self.max_updates_per_s = slot, SessionRuns(), max_updates_per_s
+        self._export_dirs: deque[Path] = deque()
 
     # ---- chat -----------------------------------------------------------------------------
 
@@ -310,13 +314,21 @@ class Handlers:
     def exports(self, records: Records):
         if not records:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
-        folder = Path(tempfile.mkdtemp(prefix="r1v-export-"))
+        folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
         md_path, html_path = folder / "r1v-transcript.md", folder / "r1v-transcript.html"
         md_path.write_text(transcript_markdown(records, self.slot.info.name, exported), encoding="utf-8")
         html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))
+
+    def _new_export_dir(self) -> Path:
+        """A fresh folder; the oldest ones go (Gradio has copied their files into its cache by then)."""
+        while len(self._export_dirs) >= MAX_EXPORT_DIRS:
+            shutil.rmtree(self._export_dirs.popleft(), ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(prefix="r1v-export-"))
+        self._export_dirs.append(folder)
+        return folder
 
     # ---- API ------------------------------------------------------------------------------
 
