@@ -164,3 +164,17 @@ def test_registry_resolves_names_hub_ids_and_folders(tmp_path):
         spec = resolve(name)
         assert spec.temperature == 0.6 and spec.top_p == 0.95 and spec.repetition_penalty == 1.05
         assert spec.stop_tokens
+
+
+def test_awq_config_keeps_vision_and_projector_unquantized():
+    awq = {"quant_method": "awq", "bits": 4, "group_size": 128, "zero_point": True, "version": "gemm"}
+    for where in ("top", "llm"):
+        official = {**R1V_38B, "llm_config": dict(R1V_38B["llm_config"])}
+        if where == "top":
+            official["quantization_config"] = dict(awq)
+        else:
+            official["llm_config"]["quantization_config"] = dict(awq)
+        quantization = translate_config(official, 151667).quantization_config
+        assert quantization["quant_method"] == "awq" and quantization["bits"] == 4
+        assert {"vision_tower", "multi_modal_projector"} <= set(quantization["modules_to_not_convert"])
+    assert getattr(translate_config(R1V_38B, 151667), "quantization_config", None) is None
