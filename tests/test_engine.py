@@ -113,17 +113,25 @@ def _wait_gone(thread: threading.Thread | None) -> None:
 
 
 def test_stop_mid_thinking_ends_within_a_step_and_reports_it(engine):
+    steps = {"n": 0}  # forward passes so far: each one yields one token
+
+    def count_step(module, args, output):
+        steps["n"] += 1
+
+    hook = engine.loaded.model.lm_head.register_forward_hook(count_step)
     stop = threading.Event()
-    events, tokens_at_stop = [], None
-    for event in engine.stream(ask(engine, stop=stop, thinking_budget=-1, min_thinking=200, answer_budget=64)):
-        events.append(event)
-        if isinstance(event, ThinkingDelta) and event.tokens >= 5 and tokens_at_stop is None:
-            worker = engine.active_worker
-            tokens_at_stop = event.tokens
-            stop.set()
+    events, steps_at_stop = [], None
+    try:
+        for event in engine.stream(ask(engine, stop=stop, min_thinking=200, answer_budget=64)):
+            events.append(event)
+            if isinstance(event, ThinkingDelta) and event.tokens >= 5 and steps_at_stop is None:
+                worker, steps_at_stop = engine.active_worker, steps["n"]
+                stop.set()
+    finally:
+        hook.remove()
     result = collect(events)
     assert result["done"].finish_reason is FinishReason.STOPPED
-    assert result["stats"].thinking_tokens <= tokens_at_stop + 2  # at most the step in flight
+    assert result["stats"].thinking_tokens <= steps_at_stop + 1  # at most the step in flight
     _wait_gone(worker)
     assert engine.active_worker is None
     assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
