@@ -25,8 +25,8 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
-from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason, Request, Stats,
-                          Status, ThinkingDelta, UserFacingError)
+from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
+                          Request, Stats, Status, ThinkingDelta, UserFacingError, decide_finish)
 from model.fairlock import FairLock
 from model.inputs import PreparedInput, prepare_input
 from model.loader import LoadedModel
@@ -268,17 +268,10 @@ class LocalEngine:
 
     @staticmethod
     def _finish_reason(run: _Run, error: Error | None) -> FinishReason:
-        if error is not None:
-            return FinishReason.ERROR
-        if run.stopped:
-            return FinishReason.STOPPED
-        if run.timed_out:
-            return FinishReason.TIMEOUT
-        if run.tracker.answer_tokens >= run.answer_budget:
-            return FinishReason.ANSWER_BUDGET
-        if run.tracker.phase is Phase.THINKING:
-            return FinishReason.THINKING_UNFINISHED
-        return FinishReason.BUDGET_THEN_ANSWERED if run.tracker.budget_fired else FinishReason.ANSWERED
+        return decide_finish(
+            failed=error is not None, stopped=run.stopped, timed_out=run.timed_out,
+            answer_exhausted=run.tracker.answer_tokens >= run.answer_budget,
+            still_thinking=run.tracker.phase is Phase.THINKING, budget_fired=run.tracker.budget_fired)
 
     @staticmethod
     def _stats(run: _Run, prepared: PreparedInput, started: float, reason: FinishReason, seed: int) -> Stats:

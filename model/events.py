@@ -45,6 +45,22 @@ class FinishReason(str, Enum):
     ERROR = "error"
 
 
+def decide_finish(*, failed: bool, stopped: bool, timed_out: bool, answer_exhausted: bool,
+                  still_thinking: bool, budget_fired: bool) -> FinishReason:
+    """Why a generation ended, the same way for every engine (first matching reason wins)."""
+    if failed:
+        return FinishReason.ERROR
+    if stopped:
+        return FinishReason.STOPPED
+    if timed_out:
+        return FinishReason.TIMEOUT
+    if answer_exhausted:
+        return FinishReason.ANSWER_BUDGET
+    if still_thinking:
+        return FinishReason.THINKING_UNFINISHED
+    return FinishReason.BUDGET_THEN_ANSWERED if budget_fired else FinishReason.ANSWERED
+
+
 @dataclass(frozen=True)
 class GenerationOptions:
     """Every setting of one generation. Build with `GenerationOptions.validated(**raw)`."""

@@ -53,7 +53,7 @@ from PIL import Image
 
 from model import registry
 from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
-                          GenerationOptions, Request, Stats, ThinkingDelta, UserFacingError)
+                          GenerationOptions, Request, Stats, ThinkingDelta, UserFacingError, decide_finish)
 from model.inputs import check_request, load_images
 from model.limits import Limits
 from model.prompt import PromptTurn, prompt_parts
@@ -154,17 +154,11 @@ class _Run:
             self.answer_tokens += missing
 
     def finish_reason(self, error: Error | None) -> FinishReason:
-        if error is not None:
-            return FinishReason.ERROR
-        if self.stopped:
-            return FinishReason.STOPPED
-        if self.timed_out:
-            return FinishReason.TIMEOUT
-        if self.answer_tokens >= self.options.answer_budget or (self.finish == "length" and self.phase is Phase.ANSWER):
-            return FinishReason.ANSWER_BUDGET
-        if self.phase is Phase.THINKING:
-            return FinishReason.THINKING_UNFINISHED
-        return FinishReason.BUDGET_THEN_ANSWERED if self.budget_fired else FinishReason.ANSWERED
+        exhausted = self.answer_tokens >= self.options.answer_budget or (
+            self.finish == "length" and self.phase is Phase.ANSWER)
+        return decide_finish(failed=error is not None, stopped=self.stopped, timed_out=self.timed_out,
+                             answer_exhausted=exhausted, still_thinking=self.phase is Phase.THINKING,
+                             budget_fired=self.budget_fired)
 
     def stats(self, reason: FinishReason) -> Stats:
         now = time.monotonic()

@@ -39,3 +39,23 @@ def tiny_loaded(tiny_folder):
 
     spec = by_name("tiny")
     return load(ModelSpec(**{**spec.__dict__, "source": str(tiny_folder)}), device="cpu")
+
+
+def collect(events) -> dict:
+    """Fold a stream of engine events into thinking, answer, errors, stats and done."""
+    from model.events import AnswerDelta, Done, Error, Stats, ThinkingDelta
+
+    out = {"thinking": "", "answer": "", "events": [], "errors": []}
+    for event in events:
+        out["events"].append(event)
+        if isinstance(event, ThinkingDelta):
+            out["thinking"] += event.text
+        elif isinstance(event, AnswerDelta):
+            out["answer"] += event.text
+        elif isinstance(event, Error):
+            out["errors"].append(event)
+        elif isinstance(event, Stats):
+            out["stats"] = event
+        elif isinstance(event, Done):
+            out["done"] = event
+    return out

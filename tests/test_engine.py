@@ -13,7 +13,7 @@ from model.engine import LocalEngine
 from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, GenerationOptions,
                           Request, Stats, Status, ThinkingDelta, Turn)
 from model.tiny.puzzles import puzzle_at
-from tests.helpers import tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
+from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 
 GREEDY = dict(temperature=0, repetition_penalty=1.0, max_tiles=4)
 
@@ -28,21 +28,6 @@ def png(index: int = 0, seed: int = 99) -> tuple[bytes, str]:
 def ask(engine: LocalEngine, index: int = 0, stop: threading.Event | None = None, **options) -> Request:
     image, question = png(index)
     return Request(question, (image,), options=GenerationOptions.validated(**{**GREEDY, **options}), stop=stop)
-
-
-def collect(events) -> dict:
-    out = {"thinking": "", "answer": "", "events": []}
-    for event in events:
-        out["events"].append(event)
-        if isinstance(event, ThinkingDelta):
-            out["thinking"] += event.text
-        elif isinstance(event, AnswerDelta):
-            out["answer"] += event.text
-        elif isinstance(event, Stats):
-            out["stats"] = event
-        elif isinstance(event, Done):
-            out["done"] = event
-    return out
 
 
 @pytest.fixture(scope="module")

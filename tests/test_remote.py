@@ -24,7 +24,7 @@ from model.inputs import load_images
 from model.limits import Limits
 from model.reasoning import HAND_OVER
 from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine, build_messages
-from tests.helpers import tiny_folder  # noqa: F401 (fixture)
+from tests.helpers import collect, tiny_folder  # noqa: F401 (fixture)
 from tests.remote_server import HANG, FakeServer, Server, chat_chunk, free_port, script_model
 
 GREEDY = GenerationOptions.validated(temperature=0, repetition_penalty=1.0)
@@ -76,23 +76,6 @@ def png(width: int = 128, height: int = 64) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def collect(events) -> dict:
-    out = {"thinking": "", "answer": "", "events": [], "errors": []}
-    for event in events:
-        out["events"].append(event)
-        if isinstance(event, ThinkingDelta):
-            out["thinking"] += event.text
-        elif isinstance(event, AnswerDelta):
-            out["answer"] += event.text
-        elif isinstance(event, Error):
-            out["errors"].append(event)
-        elif isinstance(event, Stats):
-            out["stats"] = event
-        elif isinstance(event, Done):
-            out["done"] = event
-    return out
 
 
 def kinds(result: dict) -> list[str]:

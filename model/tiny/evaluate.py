@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from model.engine import LocalEngine
-from model.events import AnswerDelta, Done, GenerationOptions, Request, Stats
+from model.events import AnswerDelta, GenerationOptions, Request, Stats
 from model.loader import LoadedModel, load
 from model.registry import by_name, resolve
 from model.tiny import build
