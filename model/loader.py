@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
-from transformers import (AutoTokenizer, InternVLConfig, InternVLForConditionalGeneration,
+from transformers import (AutoTokenizer, InternVLConfig, InternVLForConditionalGeneration, PreTrainedConfig,
                           PreTrainedTokenizerBase)
 
 from model.checkpoint import (IMAGE_CONTEXT_TOKEN, CheckpointError, SkyworkR1VForConditionalGeneration,
@@ -68,6 +68,14 @@ def read_config(folder: Path) -> dict[str, Any]:
     return json.loads(config_file.read_text())
 
 
+def load_tokenizer(folder: Path, raw: dict[str, Any], layout: str) -> PreTrainedTokenizerBase:
+    """The tokenizer its tokenizer_config.json names. For the official layout an empty config is
+    handed over: AutoTokenizer would otherwise read the skywork_chat config.json itself (and warn
+    that it does not know it); a Qwen2 config would swap in another tokenizer class."""
+    config = PreTrainedConfig() if layout == "official" else None
+    return AutoTokenizer.from_pretrained(folder, config=config, trust_remote_code=False)
+
+
 def guess_template(config: dict[str, Any], tokenizer: PreTrainedTokenizerBase) -> str:
     vocab = tokenizer.get_vocab()
     if "<｜User｜>" in vocab:
@@ -96,7 +104,7 @@ def load(spec: ModelSpec, device: str = "auto", dtype: torch.dtype | None = None
     raw = read_config(folder)
     layout = detect_layout(raw)
     progress(f"Loading {spec.name} ({layout} format) onto {device.upper()}…")
-    tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
+    tokenizer = load_tokenizer(folder, raw, layout)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_CONTEXT_TOKEN)
     if layout == "official":
         config, cls = translate_config(raw, image_token_id), SkyworkR1VForConditionalGeneration
