@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 from model import registry
 from model.events import GenerationOptions
 from ui import zerogpu
-from ui.handlers import ModelInfo
+from ui.handlers import ModelInfo, ServingPolicy
 from ui.layout import build_app, launch_kwargs
 from ui.zerogpu import ZeroGPUEngine
 
@@ -57,6 +57,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="with --backend openai: who enforces the thinking budget")
     parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", 60)),
                         help="with --backend openai: seconds to wait for the server")
+    parser.add_argument("--rate-limit", type=int, default=int(_env("RATE_LIMIT", 10 if on_spaces() else 0)),
+                        help="questions per minute from one address, 0 = no limit (default: 10 on Spaces, else 0)")
+    parser.add_argument("--log-questions", action="store_true", default=_env("LOG_QUESTIONS", "") not in ("", "0"),
+                        help="put question text into the request log (debugging only)")
+    parser.add_argument("--mcp", action="store_true", default=_env("MCP", "") not in ("", "0", "false"),
+                        help="also serve /reason as an MCP tool at /gradio_api/mcp/")
     args = parser.parse_args(argv)
     if args.backend == "openai":
         if not args.endpoint:
@@ -68,6 +74,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         except ValueError as error:
             parser.error(str(error))
     return args
+
+
+def on_spaces() -> bool:
+    """Hugging Face Spaces sets SPACE_ID; there the app sits behind Hugging Face's proxy."""
+    return bool(os.environ.get("SPACE_ID"))
+
+
+def serving_policy(args: argparse.Namespace) -> ServingPolicy:
+    return ServingPolicy(rate_limit_per_minute=max(0, args.rate_limit), trust_forwarded=on_spaces(),
+                         log_questions=args.log_questions)
 
 
 def gpu_memory_gb() -> list[float]:
@@ -168,8 +184,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine, info = remote_engine_factory(args), remote_info(args)
     else:
         engine, info = local_setup(args)
-    demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share,
+    demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
+                     policy=serving_policy(args))
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
                 max_file_size=args.max_file_size, **launch_kwargs())
 
 

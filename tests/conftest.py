@@ -2,7 +2,7 @@
 
 - `tiny_engine`: a LocalEngine over the bundled tiny checkpoint (registry name "tiny"), or over a
   random checkpoint of the same format when `assets/tiny-r1v/config.json` is missing.
-- `launch(demo) -> url`: serves a Blocks on a free local port; every app is closed at the end.
+- `launch(demo, **launch_options) -> url`: serves a Blocks on a free local port; every app is closed at the end.
 - `slowed(engine, step_s)`: test-only instrumentation of the real model, so a run lasts until it is
   stopped: each decoding step sleeps `step_s` and the stop tokens are never chosen.
 """
@@ -36,9 +36,9 @@ def free_port() -> int:
 def launch() -> Iterator[Callable]:
     demos = []
 
-    def _launch(demo) -> str:
+    def _launch(demo, **options) -> str:
         _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True, max_file_size="5mb", **launch_kwargs())
+                                quiet=True, max_file_size="5mb", **launch_kwargs(), **options)
         demos.append(demo)
         return url
 

@@ -196,3 +196,20 @@ def test_history_messages_rebuild_every_turn():
     assert len(messages) == 8
     assert [m["content"]["text"] for m in messages if m["role"] == "assistant" and "metadata" not in m] == ["1", "2"]
     assert records[0].as_turn().images == ("/tmp/x/dice.png",)
+
+
+def test_live_speed_counts_tokens_per_second_since_the_first_token():
+    from ui.handlers import live_status
+
+    clock = FakeClock()
+    live = LiveTurn("q", [], clock=clock)
+    assert live.speed() is None and live_status(live).startswith("*Waiting")
+    live.apply(ThinkingDelta("a", 1))
+    assert live.speed() is None  # one token has no rate yet
+    clock.tick(2.0)
+    live.apply(ThinkingDelta("bcde", 41))
+    assert live.speed() == pytest.approx(20.0)
+    assert live_status(live) == "*Thinking · 41 tokens · 20.0 tokens/s*"
+    clock.tick(1.0)
+    live.apply(AnswerDelta("x", 20))
+    assert live_status(live) == "*Answering · 20 tokens · 20.0 tokens/s*"

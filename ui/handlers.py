@@ -10,6 +10,8 @@
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
 - `Handlers.reason` is the `/reason` API endpoint: dicts of reasoning, answer and stats.
+- `ServingPolicy`: the per-IP rate limit (off unless set) and what the request log may hold;
+  every request that reaches a handler leaves one structured line (`ui.requestlog`).
 Nothing here imports torch or transformers.
 """
 from __future__ import annotations
@@ -31,8 +33,10 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from model.events import (NO_LIMIT, Done, Error, Event, FinishReason, GenerationOptions, Request, Status,
                           UserFacingError)
+from ui.ratelimit import RateLimiter, client_address
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
                        stats_line, tokens_text, transcript_html, transcript_markdown)
+from ui.requestlog import RequestLog
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -57,6 +61,16 @@ class ModelInfo:
     device: str = ""  # filled in once loaded when left empty
     note: str = ""  # why this model was chosen, e.g. "no GPU found"
     defaults: GenerationOptions = field(default_factory=GenerationOptions)  # where the sliders start
+
+
+@dataclass(frozen=True)
+class ServingPolicy:
+    """How the app treats strangers: requests per minute per address (0 = no limit), whether to
+    trust the proxy's X-Forwarded-For (on Spaces), whether request logs may hold question text."""
+
+    rate_limit_per_minute: int = 0
+    trust_forwarded: bool = False
+    log_questions: bool = False
 
 
 class ModelSlot:
@@ -179,11 +193,14 @@ def _until_stopped(stream: Iterator[Event], stop: threading.Event) -> Iterator[E
 
 
 def live_status(live: LiveTurn) -> str:
+    """The line under the chat while answering: the phase, tokens so far and the speed."""
     if live.thinking_started is None:
         return f"*{live.status}*"
+    speed = live.speed()
+    rate = f" · {speed:.1f} tokens/s" if speed is not None else ""
     if live.thought_s is None:
-        return f"*Thinking · {tokens_text(live.thinking_tokens)}*"
-    return f"*Answering · {tokens_text(live.answer_tokens)}*"
+        return f"*Thinking · {tokens_text(live.thinking_tokens)}{rate}*"
+    return f"*Answering · {tokens_text(live.answer_tokens)}{rate}*"
 
 
 def _box(value: dict | None = None, interactive: bool = True) -> Any:
@@ -193,8 +210,11 @@ def _box(value: dict | None = None, interactive: bool = True) -> Any:
 class Handlers:
     """The page's event handlers, bound to one model slot."""
 
-    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0):
+    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0, policy: ServingPolicy | None = None):
         self.slot, self.runs, self.max_updates_per_s = slot, SessionRuns(), max_updates_per_s
+        self.policy = policy or ServingPolicy()
+        self.limiter = RateLimiter(self.policy.rate_limit_per_minute)
+        self.request_log = RequestLog(self.policy.log_questions)
         self._export_dirs: deque[Path] = deque()
 
     # ---- chat -----------------------------------------------------------------------------
@@ -227,28 +247,34 @@ class Handlers:
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
                 options: GenerationOptions, request: gr.Request | None, restore: tuple):
         session = _session(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
+        refusal = self._rate_refusal(request, "chat", question, images)
+        if refusal:
+            gr.Warning(refusal, title="Please wait")
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return
         stop = self.runs.begin(session)
         if stop is None:
             gr.Warning("Still answering the last question: press Stop first.")
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         try:
-            yield from self._stream(engine, question, images, earlier, options, stop, restore)
+            yield from self._stream(engine, question, images, earlier, options, stop, restore, session)
         finally:
             self.runs.end(session, stop)
 
-    def _stream(self, engine, question, images, earlier, options, stop, restore):
+    def _stream(self, engine, question, images, earlier, options, stop, restore, session):
         history = history_messages(earlier)
         live = LiveTurn(question, images)
         yield history + live.messages(), _box(interactive=False), gr.skip(), live_status(live)
         request = Request(question=question, images=tuple(images), history=tuple(r.as_turn() for r in earlier),
                           options=options, request_id=uuid.uuid4().hex[:8], stop=stop)
-        stream = engine.stream(request)
+        started, stream = time.monotonic(), engine.stream(request)
         try:
             for frame in self._frames(_until_stopped(stream, stop), live):
                 yield history + frame.messages(), gr.skip(), gr.skip(), live_status(frame)
         finally:
             stream.close()
+            self._log(request, "chat", session, live, started)
         if live.error is not None:  # a toast, not gr.Error: that would also stamp "Error" over the chat
             gr.Warning(live.error.message, title="Could not answer")
             records, box = restore
@@ -305,6 +331,25 @@ class Handlers:
             gr.Warning("Please type a question (and add an image if it is about one).")
         return bool(question)
 
+    # ---- limits and logs ------------------------------------------------------------------
+
+    def _rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any]) -> str:
+        """The message for a request over the per-address limit (it is logged), else ""."""
+        wait_s = self.limiter.check(client_address(request, self.policy.trust_forwarded))
+        if not wait_s:
+            return ""
+        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=_session(request),
+                               question=question, images=images, stats=None, finish="rate_limited", seconds=0.0)
+        return (f"Too many questions from your address: the limit is {self.limiter.per_minute} per minute. "
+                f"Please try again in {wait_s:.0f} s.")
+
+    def _log(self, request: Request, endpoint: str, session: str | None, live: LiveTurn, started: float) -> None:
+        finish = live.finish.value if live.finish else ("error" if live.error else "closed")
+        self.request_log.write(request_id=request.request_id, endpoint=endpoint, session=session,
+                               question=request.question, images=request.images,
+                               stats=live.stats.as_dict() if live.stats else None, finish=finish,
+                               seconds=time.monotonic() - started, error_kind=live.error.kind if live.error else None)
+
     # ---- status and export ----------------------------------------------------------------
 
     def status(self):
@@ -338,22 +383,40 @@ class Handlers:
 
         def reason(images: list[FileData], question: str, thinking_budget: int = -1,
                    max_new_tokens: int = 2048, temperature: float = 0.6, top_p: float = 0.95,
-                   seed: int = -1) -> Iterator[dict]:
-            """Answer a question about images; streams {"reasoning", "answer", "stats"} dicts, last one final."""
+                   seed: int = -1, request: gr.Request = None) -> Iterator[dict]:
+            """Answer a question about one or more images with a visible chain of thought.
+
+            The model thinks first, then answers; the reply streams as dicts with "reasoning" (the
+            thinking so far), "answer" (the answer so far) and "stats" (tokens, tiles, seconds and the
+            finish reason; filled in the last dict, which is the final result).
+
+            Args:
+                images: the images the question is about (PNG, JPEG, WebP, GIF; may be empty).
+                question: the question, in any language.
+                thinking_budget: most tokens the model may think before it must answer; -1 = no limit.
+                max_new_tokens: most tokens of the answer itself (16 to 8192).
+                temperature: sampling temperature, 0 = greedy (0 to 2).
+                top_p: nucleus sampling mass (0.01 to 1).
+                seed: random seed for a reproducible answer; -1 = random.
+            """
             options = _validated(thinking_budget=thinking_budget, answer_budget=max_new_tokens,
                                  temperature=temperature, top_p=top_p, seed=seed)
-            yield from handlers._reason(images or [], question, options)
+            yield from handlers._reason(images or [], question, options, request)
 
         return reason
 
-    def _reason(self, images: Iterable[Any], question: str, options: GenerationOptions) -> Iterator[dict]:
+    def _reason(self, images: Iterable[Any], question: str, options: GenerationOptions,
+                request: gr.Request | None = None) -> Iterator[dict]:
         engine = self.slot.engine
         if engine is None:
             raise gr.Error(self.slot.busy_message(), print_exception=False)
         paths = [_api_image_path(item) for item in images]
+        refusal = self._rate_refusal(request, "reason", question or "", paths)
+        if refusal:
+            raise gr.Error(refusal, title="Please wait", print_exception=False)
         live = LiveTurn(question, paths)
-        stream = engine.stream(Request(question=question or "", images=tuple(paths), options=options,
-                                       request_id=uuid.uuid4().hex[:8]))
+        call = Request(question=question or "", images=tuple(paths), options=options, request_id=uuid.uuid4().hex[:8])
+        started, stream = time.monotonic(), engine.stream(call)
         try:
             for frame in self._frames(stream, live):
                 thinking, answer = frame.texts()
@@ -361,6 +424,7 @@ class Handlers:
                        "stats": frame.stats.as_dict() if frame.stats else {}}
         finally:
             stream.close()
+            self._log(call, "reason", _session(request), live, started)
         if live.error is not None:
             raise gr.Error(live.error.message, print_exception=False)
 

@@ -16,7 +16,7 @@ import gradio as gr
 from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
-from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot
+from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -38,9 +38,9 @@ def launch_kwargs() -> dict[str, Any]:
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
-              start_loading: bool = True) -> gr.Blocks:
+              start_loading: bool = True, policy: ServingPolicy | None = None) -> gr.Blocks:
     slot = ModelSlot(engine, info)
-    handlers = Handlers(slot, max_updates_per_s=max_updates_per_s)
+    handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
         status, timer = _header(slot)
         records = gr.State(())
@@ -129,12 +129,15 @@ def _export_buttons() -> list[gr.DownloadButton]:
 def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer) -> None:
     outputs = [chat["chatbot"], chat["box"], records, chat["stats"]]
     private = {"api_visibility": "private"}
+    # The page's own endpoints stay callable by clients (and tests) but are not documented, so the
+    # API page and the MCP tool list show /reason, the one meant for scripts and agents.
+    page_only = {"api_visibility": "undocumented"}
     sent = gr.on([chat["box"].submit, chat["send"].click], handlers.send, [chat["box"], records, *controls],
-                 outputs, api_name="chat", concurrency_id="generate", show_progress="hidden")
+                 outputs, api_name="chat", concurrency_id="generate", show_progress="hidden", **page_only)
     regenerated = chat["regenerate"].click(handlers.regenerate, [records, *controls], outputs,
                                            api_name="regenerate", concurrency_id="generate",
-                                           show_progress="hidden")
-    chat["stop"].click(handlers.stop, None, None, queue=False, api_name="stop")
+                                           show_progress="hidden", **page_only)
+    chat["stop"].click(handlers.stop, None, None, queue=False, api_name="stop", **page_only)
     undone = chat["undo"].click(handlers.undo, [records], outputs, **private)
     cleared = chat["clear"].click(handlers.clear, None, outputs, cancels=[sent, regenerated], **private)
     for event in (sent, regenerated, undone, cleared):

@@ -222,6 +222,14 @@ class LiveTurn:
                 self.thought_s = self._thinking_elapsed()
         return True
 
+    def speed(self) -> float | None:
+        """Tokens per second since the first token (thinking and answer together), once measurable."""
+        if self.thinking_started is None:
+            return None
+        elapsed = self.clock() - self.thinking_started
+        tokens = self.thinking_tokens + self.answer_tokens
+        return (tokens - 1) / elapsed if elapsed > 0 and tokens > 1 else None
+
     def _thinking_elapsed(self) -> float:
         return self.clock() - self.thinking_started if self.thinking_started is not None else 0.0
 
