@@ -166,7 +166,9 @@ class LocalEngine:
         ticket = self.lock.take_ticket()
         try:
             while not self.lock.wait_turn(ticket, QUEUE_POLL_S):
-                yield Status(f"Waiting for the model: {self.lock.ahead_of(ticket)} ahead of you in line.")
+                ahead = self.lock.ahead_of(ticket)
+                yield Status(f"The model is busy: you are number {ahead} in the queue.", key="status.queue",
+                             params={"ahead": ahead})
             yield from self._serve(request)
         finally:
             self.lock.release(ticket)
@@ -176,7 +178,7 @@ class LocalEngine:
         try:
             prepared = prepare_input(self.loaded, request)
         except UserFacingError as error:
-            yield Error(str(error), kind="input")
+            yield Error(str(error), kind="input", key=error.key, params=error.params)
             yield Done(FinishReason.ERROR)
             return
         yield from self._generate(request, prepared, started)

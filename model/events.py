@@ -32,7 +32,14 @@ MAX_TILES_MIN, MAX_TILES_MAX = 1, 24
 
 
 class UserFacingError(Exception):
-    """A problem the person can fix; its message is shown to them as it is."""
+    """A problem the person can fix; its message is shown to them as it is.
+
+    `key` and `params` name the message for pages that show it in another language.
+    """
+
+    def __init__(self, message: str, key: str | None = None, **params: Any):
+        super().__init__(message)
+        self.key, self.params = key, params
 
 
 class FinishReason(str, Enum):
@@ -80,7 +87,8 @@ class GenerationOptions:
         """Coerce and check each value; raise UserFacingError on the first bad one."""
         unknown = set(raw) - {f.name for f in fields(cls)}
         if unknown:
-            raise UserFacingError(f"Unknown setting(s): {', '.join(sorted(unknown))}.")
+            names = ', '.join(sorted(unknown))
+            raise UserFacingError(f"Unknown setting(s): {names}.", key="option.unknown", names=names)
         values = {f.name: _coerce(f.name, raw.get(f.name, f.default), f.type) for f in fields(cls)}
         for name, (low, high) in _bounds().items():
             value = values[name]
@@ -89,7 +97,8 @@ class GenerationOptions:
             if name == "seed" and value == -1:
                 continue
             if not low <= value <= high:
-                raise UserFacingError(f"{_label(name)} must be between {low} and {high}; got {value}.")
+                raise UserFacingError(f"{_label(name)} must be between {low} and {high}; got {value}.",
+                                      key="option.range", setting=name, low=low, high=high, value=value)
         return cls(**values)
 
     def replace(self, **changes: Any) -> "GenerationOptions":
@@ -125,12 +134,15 @@ def _coerce(name: str, value: Any, type_name: Any) -> int | float:
             raise TypeError
         number = float(value)
     except (TypeError, ValueError):
-        raise UserFacingError(f"{_label(name)} must be a number; got {value!r}.") from None
+        raise UserFacingError(f"{_label(name)} must be a number; got {value!r}.", key="option.not_number",
+                              setting=name, value=repr(value)) from None
     if not math.isfinite(number):
-        raise UserFacingError(f"{_label(name)} must be a finite number; got {value!r}.")
+        raise UserFacingError(f"{_label(name)} must be a finite number; got {value!r}.", key="option.not_finite",
+                              setting=name, value=repr(value))
     if wants_int:
         if number != int(number):
-            raise UserFacingError(f"{_label(name)} must be a whole number; got {value!r}.")
+            raise UserFacingError(f"{_label(name)} must be a whole number; got {value!r}.", key="option.not_whole",
+                                  setting=name, value=repr(value))
         return int(number)
     return number
 
@@ -163,6 +175,8 @@ class Status:
     """Progress before tokens flow (queued, preparing images, loading)."""
 
     message: str
+    key: str | None = None  # names the message for translation; `params` fill it in
+    params: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -211,6 +225,8 @@ class Error:
 
     message: str
     kind: str = "internal"  # "input", "oom", "timeout", "backend", "internal"
+    key: str | None = None  # names the message for translation; `params` fill it in
+    params: dict = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -163,7 +163,7 @@ def test_stop_while_waiting_in_line_ends_the_run_there():
     from ui.handlers import _until_stopped
 
     stop = threading.Event()
-    waiting = (Status("Waiting for the model: 1 ahead of you in line."), Status("…"), ThinkingDelta("x", 1))
+    waiting = (Status("The model is busy: you are number 1 in the queue."), Status("…"), ThinkingDelta("x", 1))
     assert list(_until_stopped(iter(waiting), stop)) == list(waiting)
     stop.set()
     assert list(_until_stopped(iter(waiting), stop)) == [Done(FinishReason.STOPPED)]

@@ -178,7 +178,7 @@ def test_requests_wait_in_arrival_order(engine):
     next(first)  # the first request now holds the model
     second = engine.stream(ask(engine, index=1))
     status = next(second)
-    assert isinstance(status, Status) and "1 ahead" in status.message
+    assert isinstance(status, Status) and "number 1 in the queue" in status.message
     first.close()
     rest = collect(second)
     assert rest["done"].finish_reason is FinishReason.ANSWERED

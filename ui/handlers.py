@@ -22,7 +22,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
@@ -33,6 +33,7 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from model.events import (NO_LIMIT, Done, Error, Event, FinishReason, GenerationOptions, Request, Status,
                           UserFacingError)
+from ui.i18n import EN, Words, language_of
 from ui.ratelimit import RateLimiter, client_address
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
                        stats_line, tokens_text, transcript_html, transcript_markdown)
@@ -118,18 +119,18 @@ class ModelSlot:
     def ready(self) -> bool:
         return self.engine is not None
 
-    def status_markdown(self) -> str:
-        where = f" on {self.info.device}" if self.info.device else ""
+    def status_markdown(self, words: Words = EN) -> str:
+        where = words("status.where", device=self.info.device) if self.info.device else ""
         if self.error:
-            return f"**Model:** {self.info.name} · ⚠️ {self.error}"
+            return words("status.failed", name=self.info.name, error=self.error)
         if not self.ready:
-            return f"**Model:** {self.info.name} · ⏳ loading — {self.progress}"
-        return f"**Model:** {self.info.name}{where} · ready"
+            return words("status.loading", name=self.info.name, progress=self.progress)
+        return words("status.ready", name=self.info.name, where=where)
 
-    def busy_message(self) -> str:
+    def busy_message(self, words: Words = EN) -> str:
         if self.error:
             return self.error
-        return f"The model is still loading ({self.progress}). Please send again in a moment."
+        return words("model.still_loading", progress=self.progress)
 
 
 def _is_factory(source: Any) -> bool:
@@ -163,24 +164,53 @@ class SessionRuns:
         return stop is not None
 
 
+class SessionLanguages:
+    """The language each session picked with the switch; else the browser's (Accept-Language).
+    At most `max_sessions` choices are kept, the oldest forgotten first."""
+
+    def __init__(self, max_sessions: int = 10_000):
+        self.max_sessions = max_sessions
+        self._chosen: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def choose(self, request: gr.Request | None, lang: str) -> None:
+        session = _session(request)
+        if not session:
+            return
+        with self._lock:
+            self._chosen.pop(session, None)
+            self._chosen[session] = lang
+            while len(self._chosen) > self.max_sessions:
+                self._chosen.popitem(last=False)
+
+    def lang(self, request: gr.Request | None) -> str:
+        with self._lock:
+            chosen = self._chosen.get(_session(request) or "")
+        headers = getattr(request, "headers", None) or {}
+        return chosen or language_of(headers.get("accept-language"))
+
+    def words(self, request: gr.Request | None) -> Words:
+        return Words(self.lang(request))
+
+
 # Order of the option controls passed to send/regenerate (see layout.py).
 CONTROL_NAMES = ("thinking_budget", "no_limit", "answer_budget", "temperature", "top_p", "top_k",
                  "repetition_penalty", "max_tiles", "seed")
 
 
-def options_from_controls(values: Sequence[Any]) -> GenerationOptions:
+def options_from_controls(values: Sequence[Any], words: Words = EN) -> GenerationOptions:
     """Slider values -> validated options; raises gr.Error naming a bad value."""
     raw = dict(zip(CONTROL_NAMES, values))
     if raw.pop("no_limit"):
         raw["thinking_budget"] = NO_LIMIT
-    return _validated(**raw)
+    return _validated(words, **raw)
 
 
-def _validated(**raw: Any) -> GenerationOptions:
+def _validated(words: Words, **raw: Any) -> GenerationOptions:
     try:
         return GenerationOptions.validated(**raw)
     except UserFacingError as error:
-        raise gr.Error(str(error), print_exception=False) from None
+        raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
 
 
 def _until_stopped(stream: Iterator[Event], stop: threading.Event) -> Iterator[Event]:
@@ -196,11 +226,11 @@ def live_status(live: LiveTurn) -> str:
     """The line under the chat while answering: the phase, tokens so far and the speed."""
     if live.thinking_started is None:
         return f"*{live.status}*"
-    speed = live.speed()
-    rate = f" · {speed:.1f} tokens/s" if speed is not None else ""
+    words, speed = live.words, live.speed()
+    rate = words("live.rate", rate=speed) if speed is not None else ""
     if live.thought_s is None:
-        return f"*Thinking · {tokens_text(live.thinking_tokens)}{rate}*"
-    return f"*Answering · {tokens_text(live.answer_tokens)}{rate}*"
+        return words("live.thinking", tokens=tokens_text(live.thinking_tokens, words), rate=rate)
+    return words("live.answering", tokens=tokens_text(live.answer_tokens, words), rate=rate)
 
 
 def _box(value: dict | None = None, interactive: bool = True) -> Any:
@@ -215,6 +245,7 @@ class Handlers:
         self.policy = policy or ServingPolicy()
         self.limiter = RateLimiter(self.policy.rate_limit_per_minute)
         self.request_log = RequestLog(self.policy.log_questions)
+        self.languages = SessionLanguages()
         self._export_dirs: deque[Path] = deque()
 
     # ---- chat -----------------------------------------------------------------------------
@@ -224,47 +255,50 @@ class Handlers:
         message = message or {}
         question = (message.get("text") or "").strip()
         images = [_file_path(item) for item in message.get("files") or []]
-        engine = self._engine_or_warn()
-        if engine is None or not self._has_question(question):
+        words = self.languages.words(request)
+        engine = self._engine_or_warn(words)
+        if engine is None or not self._has_question(question, words):
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        options = options_from_controls(controls)
+        options = options_from_controls(controls, words)
         yield from self._answer(engine, question, images, tuple(records), options, request,
                                 restore=(tuple(records), _box(message)))
 
     def regenerate(self, records: Records, request: gr.Request, *controls: Any):
-        engine = self._engine_or_warn()
+        words = self.languages.words(request)
+        engine = self._engine_or_warn(words)
         if engine is None or not records:
             if engine is not None:
-                gr.Warning("There is no answer to regenerate yet.")
+                gr.Warning(words("warn.nothing_to_regenerate"))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         last, earlier = records[-1], tuple(records[:-1])
-        options = options_from_controls(controls)
+        options = options_from_controls(controls, words)
         yield from self._answer(engine, last.question, list(last.images), earlier, options, request,
                                 restore=(tuple(records), _box()))
 
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
                 options: GenerationOptions, request: gr.Request | None, restore: tuple):
         session = _session(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
-        refusal = self._rate_refusal(request, "chat", question, images)
+        words = self.languages.words(request)
+        refusal = self._rate_refusal(request, "chat", question, images, words)
         if refusal:
-            gr.Warning(refusal, title="Please wait")
+            gr.Warning(refusal, title=words("warn.please_wait"))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         stop = self.runs.begin(session)
         if stop is None:
-            gr.Warning("Still answering the last question: press Stop first.")
+            gr.Warning(words("warn.still_answering_last"))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         try:
-            yield from self._stream(engine, question, images, earlier, options, stop, restore, session)
+            yield from self._stream(engine, question, images, earlier, options, stop, restore, session, words)
         finally:
             self.runs.end(session, stop)
 
-    def _stream(self, engine, question, images, earlier, options, stop, restore, session):
-        history = history_messages(earlier)
-        live = LiveTurn(question, images)
+    def _stream(self, engine, question, images, earlier, options, stop, restore, session, words):
+        history = history_messages(earlier, words)
+        live = LiveTurn(question, images, words=words)
         yield history + live.messages(), _box(interactive=False), gr.skip(), live_status(live)
         request = Request(question=question, images=tuple(images), history=tuple(r.as_turn() for r in earlier),
                           options=options, request_id=uuid.uuid4().hex[:8], stop=stop)
@@ -276,13 +310,13 @@ class Handlers:
             stream.close()
             self._log(request, "chat", session, live, started)
         if live.error is not None:  # a toast, not gr.Error: that would also stamp "Error" over the chat
-            gr.Warning(live.error.message, title="Could not answer")
+            gr.Warning(_error_text(live.error, words), title=words("warn.could_not_answer"))
             records, box = restore
-            yield history_messages(records), box, records, ""
+            yield history_messages(records, words), box, records, ""
             return
         record = live.record()
-        line = stats_line(record.stats) if record.stats else finish_words(record.finish_reason)
-        yield history + record.messages(), _box(), earlier + (record,), line
+        line = stats_line(record.stats, words) if record.stats else finish_words(record.finish_reason, words)
+        yield history + record.messages(words), _box(), earlier + (record,), line
 
     def _frames(self, events: Iterator[Event], live: LiveTurn) -> Iterator[LiveTurn]:
         """Throttled frames until the run ends or fails; an unexpected failure becomes a short Error."""
@@ -293,8 +327,7 @@ class Handlers:
                 yield frame
         except Exception:  # noqa: BLE001 - logged with its traceback; the person gets a short message
             log.exception("answering failed")
-            live.error = Error("Something went wrong while answering. The demo is still running; "
-                               "please try again.")
+            live.error = Error(EN("error.internal"), key="error.internal")
 
     def stop(self, request: gr.Request = None) -> None:
         session = _session(request)
@@ -306,7 +339,7 @@ class Handlers:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         last, earlier = records[-1], tuple(records[:-1])
         box = _box({"text": last.question, "files": list(last.images)})
-        return history_messages(earlier), box, earlier, ""
+        return history_messages(earlier, self.languages.words(request)), box, earlier, ""
 
     def clear(self):
         return [], _box(), (), ""
@@ -315,33 +348,33 @@ class Handlers:
         session = _session(request) or uuid.uuid4().hex
         stop = self.runs.begin(session)
         if stop is None:
-            gr.Warning("Still answering: press Stop first.")
+            gr.Warning(self.languages.words(request)("warn.still_answering"))
             return True
         self.runs.end(session, stop)
         return False
 
-    def _engine_or_warn(self) -> Engine | None:
+    def _engine_or_warn(self, words: Words) -> Engine | None:
         if self.slot.engine is None:
-            gr.Warning(self.slot.busy_message())
+            gr.Warning(self.slot.busy_message(words))
         return self.slot.engine
 
     @staticmethod
-    def _has_question(question: str) -> bool:
+    def _has_question(question: str, words: Words) -> bool:
         if not question:
-            gr.Warning("Please type a question (and add an image if it is about one).")
+            gr.Warning(words("warn.no_question"))
         return bool(question)
 
     # ---- limits and logs ------------------------------------------------------------------
 
-    def _rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any]) -> str:
+    def _rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
+                      words: Words) -> str:
         """The message for a request over the per-address limit (it is logged), else ""."""
         wait_s = self.limiter.check(client_address(request, self.policy.trust_forwarded))
         if not wait_s:
             return ""
         self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=_session(request),
                                question=question, images=images, stats=None, finish="rate_limited", seconds=0.0)
-        return (f"Too many questions from your address: the limit is {self.limiter.per_minute} per minute. "
-                f"Please try again in {wait_s:.0f} s.")
+        return words("error.rate_limited", limit=self.limiter.per_minute, wait=f"{wait_s:.0f}")
 
     def _log(self, request: Request, endpoint: str, session: str | None, live: LiveTurn, started: float) -> None:
         finish = live.finish.value if live.finish else ("error" if live.error else "closed")
@@ -352,9 +385,10 @@ class Handlers:
 
     # ---- status and export ----------------------------------------------------------------
 
-    def status(self):
+    def status(self, request: gr.Request = None):
         """Status line; the polling timer switches itself off once loading is over."""
-        return self.slot.status_markdown(), gr.Timer(active=not (self.slot.ready or self.slot.error))
+        words = self.languages.words(request)
+        return self.slot.status_markdown(words), gr.Timer(active=not (self.slot.ready or self.slot.error))
 
     def exports(self, records: Records):
         if not records:
@@ -399,7 +433,8 @@ class Handlers:
                 top_p: nucleus sampling mass (0.01 to 1).
                 seed: random seed for a reproducible answer; -1 = random.
             """
-            options = _validated(thinking_budget=thinking_budget, answer_budget=max_new_tokens,
+            options = _validated(handlers.languages.words(request), thinking_budget=thinking_budget,
+                                 answer_budget=max_new_tokens,
                                  temperature=temperature, top_p=top_p, seed=seed)
             yield from handlers._reason(images or [], question, options, request)
 
@@ -407,13 +442,13 @@ class Handlers:
 
     def _reason(self, images: Iterable[Any], question: str, options: GenerationOptions,
                 request: gr.Request | None = None) -> Iterator[dict]:
-        engine = self.slot.engine
+        engine, words = self.slot.engine, self.languages.words(request)
         if engine is None:
-            raise gr.Error(self.slot.busy_message(), print_exception=False)
-        paths = [_api_image_path(item) for item in images]
-        refusal = self._rate_refusal(request, "reason", question or "", paths)
+            raise gr.Error(self.slot.busy_message(words), print_exception=False)
+        paths = [_api_image_path(item, words) for item in images]
+        refusal = self._rate_refusal(request, "reason", question or "", paths, words)
         if refusal:
-            raise gr.Error(refusal, title="Please wait", print_exception=False)
+            raise gr.Error(refusal, title=words("warn.please_wait"), print_exception=False)
         live = LiveTurn(question, paths)
         call = Request(question=question or "", images=tuple(paths), options=options, request_id=uuid.uuid4().hex[:8])
         started, stream = time.monotonic(), engine.stream(call)
@@ -426,7 +461,7 @@ class Handlers:
             stream.close()
             self._log(call, "reason", _session(request), live, started)
         if live.error is not None:
-            raise gr.Error(live.error.message, print_exception=False)
+            raise gr.Error(_error_text(live.error, words), print_exception=False)
 
 
 def _session(request: gr.Request | None) -> str | None:
@@ -439,17 +474,19 @@ def _file_path(item: Any) -> str:
     return str(getattr(item, "path", item))
 
 
-def _api_image_path(item: Any) -> str:
+def _error_text(error: Error, words: Words) -> str:
+    return words.event(error.key, error.params, error.message)
+
+
+def _api_image_path(item: Any, words: Words = EN) -> str:
     """A FileData dict (uploaded by the client) or a path; only uploads and bundled examples are readable."""
     path = _file_path(item)
     if not isinstance(path, str) or not path:
-        raise gr.Error("Each image must be a file uploaded with the request (gradio_client.handle_file).",
-                       print_exception=False)
+        raise gr.Error(words("error.upload_only"), print_exception=False)
     candidate = Path(path)
     if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
         candidate = EXAMPLES_DIR.parent.parent / candidate
     allowed = (Path(get_upload_folder()), EXAMPLES_DIR)
     if not any(is_in_or_equal(str(candidate), str(folder)) for folder in allowed):
-        raise gr.Error(f"Image {candidate.name!r} was not uploaded with the request; "
-                       "send files with gradio_client.handle_file(path).", print_exception=False)
+        raise gr.Error(words("error.not_uploaded", name=candidate.name), print_exception=False)
     return str(candidate)

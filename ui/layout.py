@@ -16,24 +16,20 @@ import gradio as gr
 from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
+from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
-from ui.render import LATEX_DELIMITERS
+from ui.render import LATEX_DELIMITERS, history_messages
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 THINKING_SLIDER_DEFAULT = 4_096  # where the slider sits when "No limit" is unticked
 
-TITLE = "Skywork R1V · visual reasoning demo"
-INTRO = ("Add one or more images (drop, paste or attach), ask a question and watch the model think "
-         "before it answers. The reasoning trace folds away once the answer starts.")
-TINY_BANNER = ("⚠️ **This is a tiny demo model trained on synthetic puzzles, not Skywork R1V.** It only "
-               "knows four kinds of puzzle (counting shapes, the tallest or shortest bar, adding dice, "
-               "the odd one out); on anything else its answers are meaningless.")
+TITLE = EN("title")  # the browser tab's title
 
 
 def launch_kwargs() -> dict[str, Any]:
-    """Arguments for `demo.launch()` that style the page."""
+    """Arguments for `demo.launch()` that style the page and carry its translations."""
     return {"theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-            "css_paths": [STYLE] if STYLE.is_file() else None}
+            "css_paths": [STYLE] if STYLE.is_file() else None, "i18n": i18n()}
 
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
@@ -42,7 +38,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
     slot = ModelSlot(engine, info)
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
-        status, timer = _header(slot)
+        status, timer, language = _header(slot)
         records = gr.State(())
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=480):
@@ -52,7 +48,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                 exports = _export_buttons()
         _wire(handlers, chat, controls, exports, records, status, timer)
         gr.api(handlers.reason_api(), api_name="reason")
-        demo.load(handlers.status, None, [status, timer], api_visibility="private", show_progress="hidden")
+        _wire_language(demo, handlers, language, records, chat["chatbot"], status, timer)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     if start_loading:
         slot.start()
@@ -60,69 +56,75 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
 
 
 def _header(slot: ModelSlot):
-    gr.Markdown(f"# {TITLE}\n{INTRO}", elem_id="intro")
+    with gr.Row(elem_id="header"):
+        with gr.Column(scale=5):
+            gr.Markdown("# " + LABEL("title"), elem_id="title")
+            gr.Markdown(LABEL("intro"), elem_id="intro")
+        language = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=None, min_width=160,
+                            label=LABEL("language"), scale=1, elem_id="language", container=False)
     note = f" {slot.info.note}" if slot.info.note else ""
-    gr.Markdown(TINY_BANNER + note, visible=slot.info.is_tiny, elem_id="tiny-banner")
+    gr.Markdown(LABEL("tiny_banner") + note, visible=slot.info.is_tiny, elem_id="tiny-banner")
     status = gr.Markdown(slot.status_markdown(), elem_id="model-status")
     timer = gr.Timer(1.0, active=not slot.ready)
-    return status, timer
+    return status, timer, language
 
 
 def _chat_column(info: ModelInfo) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label="Conversation", height=600, latex_delimiters=LATEX_DELIMITERS,
+    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, latex_delimiters=LATEX_DELIMITERS,
                          buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
-                         placeholder="Pick an example below or add an image and ask a question.")
+                         placeholder=LABEL("chat.placeholder"))
     box = gr.MultimodalTextbox(file_types=["image"], file_count="multiple", show_label=False,
-                               placeholder="Ask about your images… (Enter sends, Shift+Enter for a new line)",
-                               submit_btn=False, elem_id="question")
+                               placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
     with gr.Row(elem_id="chat-buttons"):
-        send = gr.Button("Send", variant="primary", elem_id="send-btn")
-        stop = gr.Button("Stop", variant="stop", elem_id="stop-btn")
-        regenerate = gr.Button("Regenerate", elem_id="regenerate-btn")
-        undo = gr.Button("Undo last turn", elem_id="undo-btn")
-        clear = gr.Button("Clear", elem_id="clear-btn")
+        send = gr.Button(LABEL("button.send"), variant="primary", elem_id="send-btn")
+        stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="stop-btn")
+        regenerate = gr.Button(LABEL("button.regenerate"), elem_id="regenerate-btn")
+        undo = gr.Button(LABEL("button.undo"), elem_id="undo-btn")
+        clear = gr.Button(LABEL("button.clear"), elem_id="clear-btn")
     stats = gr.Markdown("", elem_id="stats-line")
     examples = load_examples(info.is_tiny)
     if examples:
-        gr.Examples([[example] for example in examples], inputs=[box], label="Examples (click one, then Send)",
+        gr.Examples([[example] for example in examples], inputs=[box], label=LABEL("examples.label"),
                     examples_per_page=8, elem_id="examples")
     return dict(chatbot=chatbot, box=box, send=send, stop=stop, regenerate=regenerate, undo=undo,
                 clear=clear, stats=stats)
 
 
 def _settings(defaults: GenerationOptions) -> list[gr.components.Component]:
-    gr.Markdown("### Settings")
+    gr.Markdown(LABEL("settings.title"))
     unlimited = defaults.thinking_budget == bounds.NO_LIMIT
     # When "No limit" is unticked the slider starts at a budget in proportion to the answer's.
-    thinking = gr.Slider(0, bounds.THINKING_BUDGET_MAX, step=16, label="Thinking budget (tokens)",
+    thinking = gr.Slider(0, bounds.THINKING_BUDGET_MAX, step=16, label=LABEL("thinking_budget.label"),
                          value=min(THINKING_SLIDER_DEFAULT, defaults.answer_budget * 2) if unlimited
                          else defaults.thinking_budget, interactive=not unlimited, elem_id="thinking-budget",
-                         info="Most tokens the model may think before it must answer.")
-    no_limit = gr.Checkbox(value=unlimited, label="No limit on thinking", elem_id="no-limit")
+                         info=LABEL("thinking_budget.info"))
+    no_limit = gr.Checkbox(value=unlimited, label=LABEL("no_limit.label"), elem_id="no-limit")
     no_limit.change(lambda on: gr.Slider(interactive=not on), no_limit, thinking, queue=False,
                     api_visibility="private")
     answer = gr.Slider(bounds.ANSWER_BUDGET_MIN, bounds.ANSWER_BUDGET_MAX, value=defaults.answer_budget,
-                       step=16, label="Answer budget (tokens)", elem_id="answer-budget")
+                       step=16, label=LABEL("answer_budget.label"), elem_id="answer-budget")
     temperature = gr.Slider(bounds.TEMPERATURE_MIN, bounds.TEMPERATURE_MAX, value=defaults.temperature,
-                            step=0.05, label="Temperature", info="0 = greedy", elem_id="temperature")
-    top_p = gr.Slider(bounds.TOP_P_MIN, bounds.TOP_P_MAX, value=defaults.top_p, step=0.01, label="Top-p")
-    with gr.Accordion("Advanced", open=False):
+                            step=0.05, label=LABEL("temperature.label"), info=LABEL("temperature.info"),
+                            elem_id="temperature")
+    top_p = gr.Slider(bounds.TOP_P_MIN, bounds.TOP_P_MAX, value=defaults.top_p, step=0.01,
+                      label=LABEL("top_p.label"))
+    with gr.Accordion(LABEL("advanced.label"), open=False):
         top_k = gr.Slider(bounds.TOP_K_MIN, bounds.TOP_K_MAX, value=defaults.top_k, step=1,
-                          label="Top-k", info="0 = off")
+                          label=LABEL("top_k.label"), info=LABEL("top_k.info"))
         penalty = gr.Slider(bounds.REPETITION_PENALTY_MIN, bounds.REPETITION_PENALTY_MAX,
-                            value=defaults.repetition_penalty, step=0.01, label="Repetition penalty")
+                            value=defaults.repetition_penalty, step=0.01, label=LABEL("repetition_penalty.label"))
         tiles = gr.Slider(bounds.MAX_TILES_MIN, bounds.MAX_TILES_MAX, value=defaults.max_tiles, step=1,
-                          label="Max tiles per image", info="More tiles: finer detail, more memory")
+                          label=LABEL("max_tiles.label"), info=LABEL("max_tiles.info"), elem_id="max-tiles")
         seed = gr.Number(value=defaults.seed, precision=0, minimum=-1, maximum=bounds.SEED_MAX,
-                         label="Seed", info="-1 = random; the seed used is shown after each answer")
+                         label=LABEL("seed.label"), info=LABEL("seed.info"))
     return [thinking, no_limit, answer, temperature, top_p, top_k, penalty, tiles, seed]
 
 
 def _export_buttons() -> list[gr.DownloadButton]:
-    gr.Markdown("### Export")
+    gr.Markdown(LABEL("export.title"))
     with gr.Row():
-        md = gr.DownloadButton("Markdown", interactive=False, size="sm", elem_id="export-md")
-        page = gr.DownloadButton("HTML", interactive=False, size="sm", elem_id="export-html")
+        md = gr.DownloadButton(LABEL("export.markdown"), interactive=False, size="sm", elem_id="export-md")
+        page = gr.DownloadButton(LABEL("export.html"), interactive=False, size="sm", elem_id="export-html")
     return [md, page]
 
 
@@ -143,3 +145,44 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     for event in (sent, regenerated, undone, cleared):
         event.then(handlers.exports, [records], exports, **private)
     timer.tick(handlers.status, None, [status, timer], queue=False, show_progress="hidden", **private)
+
+
+# Component properties Gradio translates in the browser; the switch rewrites them from the server.
+TRANSLATED_PROPS = ("label", "info", "placeholder", "value")
+
+
+def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
+    """Every block (components and accordions) with an i18n-marked property, and its marked texts."""
+    found = []
+    for block in demo.blocks.values():
+        props = {name: str(getattr(block, name)) for name in TRANSLATED_PROPS
+                 if "__i18n__" in str(getattr(block, name, "") or "")}
+        if props:
+            found.append((block, props))
+    return found
+
+
+def relabelled(targets: list[tuple[Any, dict[str, str]]], words: Words) -> list[Any]:
+    """One update per translatable component, its texts in `words`' language."""
+    return [gr.update(**{name: translate_markers(text, words) for name, text in props.items()})
+            for _, props in targets]
+
+
+def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, chatbot, status, timer) -> None:
+    """On load the switch shows the browser's language; switching relabels the page and the chat."""
+    targets = translatable(demo)
+    components = [component for component, _ in targets]
+
+    def on_load(request: gr.Request):
+        return handlers.languages.lang(request), *handlers.status(request)
+
+    def switch(lang: str, past, request: gr.Request):
+        handlers.languages.choose(request, lang)
+        words = Words(lang)
+        return (*relabelled(targets, words), history_messages(past, words),
+                handlers.slot.status_markdown(words))
+
+    demo.load(on_load, None, [language, status, timer], api_visibility="private",
+              show_progress="hidden")
+    language.input(switch, [language, records], [*components, chatbot, status], api_visibility="private",
+                   show_progress="hidden", queue=False)

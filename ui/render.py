@@ -12,6 +12,7 @@ Contract:
 - `transcript_markdown` / `transcript_html` export finished turns; the HTML is one self-contained
   file (CSS and images inline, no scripts), with raw HTML in any text shown as text and TeX kept
   with its delimiters.
+Words come from a `Words` table (English unless another is passed); the model's text is never translated.
 Nothing here imports Gradio, torch or the engine; time comes from the `clock` passed in.
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from markdown.treeprocessors import Treeprocessor
 
 from model.events import (AnswerDelta, BudgetReached, Done, Error, Event, FinishReason, Stats, Status,
                           ThinkingDelta, Turn)
+from ui.i18n import EN, Words
 
 Clock = Callable[[], float]
 MAX_UPDATES_PER_S = 15.0
@@ -41,68 +43,55 @@ LATEX_DELIMITERS = [
     {"left": "$", "right": "$", "display": False},
 ]
 
-FINISH_WORDS = {
-    FinishReason.ANSWERED: "Answered",
-    FinishReason.BUDGET_THEN_ANSWERED: "Answered after the thinking budget ran out",
-    FinishReason.ANSWER_BUDGET: "Answer cut off: answer budget used up",
-    FinishReason.THINKING_UNFINISHED: "Ran out of tokens while thinking",
-    FinishReason.STOPPED: "Stopped",
-    FinishReason.TIMEOUT: "Stopped: time limit reached",
-    FinishReason.ERROR: "Failed",
-}
 # Shown in the chat under an answer that did not end normally.
-_ENDING_NOTES = {
-    FinishReason.ANSWER_BUDGET: "*(answer cut off: the answer budget was used up)*",
-    FinishReason.THINKING_UNFINISHED: "*(ran out of tokens before answering)*",
-    FinishReason.STOPPED: "*(stopped)*",
-    FinishReason.TIMEOUT: "*(stopped: time limit reached)*",
-}
+_ENDING_NOTES = {FinishReason.ANSWER_BUDGET, FinishReason.THINKING_UNFINISHED, FinishReason.STOPPED,
+                 FinishReason.TIMEOUT}
 
 
 # ---- words -------------------------------------------------------------------------------------
 
-def seconds_text(seconds: float) -> str:
-    return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:,.0f} s"
+def seconds_text(seconds: float, words: Words = EN) -> str:
+    return words("seconds.short" if seconds < 10 else "seconds.long", seconds=seconds)
 
 
-def tokens_text(count: int) -> str:
-    return "1 token" if count == 1 else f"{count:,} tokens"
+def tokens_text(count: int, words: Words = EN) -> str:
+    return words("tokens.one") if count == 1 else words("tokens.many", count=count)
 
 
-def thinking_title(seconds: float, tokens: int) -> str:
+def thinking_title(seconds: float, tokens: int, words: Words = EN) -> str:
     """Title of the bubble while the model thinks."""
-    return f"Thinking… {seconds_text(seconds)} · {tokens_text(tokens)}"
+    return words("title.thinking", seconds=seconds_text(seconds, words), tokens=tokens_text(tokens, words))
 
 
 def thought_title(seconds: float, tokens: int, budget_fired: bool = False,
-                  ended: FinishReason | None = None) -> str:
+                  ended: FinishReason | None = None, words: Words = EN) -> str:
     """Title once thinking is over; says why when it was cut short."""
-    title = f"Thought for {seconds_text(seconds)} · {tokens_text(tokens)}"
+    title = words("title.thought", seconds=seconds_text(seconds, words), tokens=tokens_text(tokens, words))
     if budget_fired:
-        title += " · thinking budget reached"
+        title += words("title.budget_reached")
     if ended in (FinishReason.STOPPED, FinishReason.TIMEOUT, FinishReason.THINKING_UNFINISHED):
-        title += f" · {FINISH_WORDS[ended].lower()}"
+        title += f" · {finish_words(ended, words).lower()}"
     return title
 
 
-def finish_words(reason: FinishReason | str) -> str:
-    return FINISH_WORDS[FinishReason(reason)]
+def finish_words(reason: FinishReason | str, words: Words = EN) -> str:
+    return words(f"finish.{FinishReason(reason).value}")
 
 
-def stats_line(stats: Stats | dict) -> str:
+def stats_line(stats: Stats | dict, words: Words = EN) -> str:
     """One line under the chat: how the answer ended and what it cost."""
     data = stats.as_dict() if isinstance(stats, Stats) else stats
-    parts = [finish_words(data["finish_reason"])]
+    parts = [finish_words(data["finish_reason"], words)]
     if data.get("ttft_s") is not None:
-        parts.append(f"first token after {data['ttft_s']:.2f} s")
-    parts.append(f"thinking {tokens_text(data['thinking_tokens'])}")
-    parts.append(f"answer {tokens_text(data['answer_tokens'])}")
-    parts.append(f"{data['tokens_per_s']:.1f} tokens/s")
-    parts.append(f"{seconds_text(data['total_s'])} in all")
+        parts.append(words("stats.first_token", seconds=data["ttft_s"]))
+    parts.append(words("stats.thinking", tokens=tokens_text(data["thinking_tokens"], words)))
+    parts.append(words("stats.answer", tokens=tokens_text(data["answer_tokens"], words)))
+    parts.append(words("stats.speed", rate=data["tokens_per_s"]))
+    parts.append(words("stats.total", seconds=seconds_text(data["total_s"], words)))
     if data.get("image_tiles"):
-        parts.append("tiles per image " + ", ".join(str(n) for n in data["image_tiles"]))
+        parts.append(words("stats.tiles", tiles=", ".join(str(n) for n in data["image_tiles"])))
     if data.get("seed", -1) >= 0:
-        parts.append(f"seed {data['seed']}")
+        parts.append(words("stats.seed", seed=data["seed"]))
     return " · ".join(parts)
 
 
@@ -126,8 +115,8 @@ def thought_message(thinking: str, title: str, done: bool, duration: float | Non
     return {"role": "assistant", "content": text_block(thinking), "metadata": metadata}
 
 
-def answer_message(answer: str, ending: FinishReason | None = None) -> dict:
-    note = _ENDING_NOTES.get(ending) if ending is not None else None
+def answer_message(answer: str, ending: FinishReason | None = None, words: Words = EN) -> dict:
+    note = words(f"note.{ending.value}") if ending in _ENDING_NOTES else None
     text = f"{answer}\n\n{note}" if note and answer else (note or answer)
     return {"role": "assistant", "content": text_block(text)}
 
@@ -149,21 +138,20 @@ class TurnRecord:
     def as_turn(self) -> Turn:
         return Turn(question=self.question, answer=self.answer, images=self.images)
 
-    @property
-    def title(self) -> str:
+    def title(self, words: Words = EN) -> str:
         ended = self.finish_reason if not self.answer else None
-        return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended)
+        return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended, words)
 
-    def messages(self) -> list[dict]:
+    def messages(self, words: Words = EN) -> list[dict]:
         out = user_messages(self.question, self.images)
-        out.append(thought_message(self.thinking, self.title, True, self.thought_s))
+        out.append(thought_message(self.thinking, self.title(words), True, self.thought_s))
         if self.answer or self.finish_reason in _ENDING_NOTES:
-            out.append(answer_message(self.answer, self.finish_reason))
+            out.append(answer_message(self.answer, self.finish_reason, words))
         return out
 
 
-def history_messages(records: Iterable[TurnRecord]) -> list[dict]:
-    return [message for record in records for message in record.messages()]
+def history_messages(records: Iterable[TurnRecord], words: Words = EN) -> list[dict]:
+    return [message for record in records for message in record.messages(words)]
 
 
 # ---- the turn being answered -------------------------------------------------------------------
@@ -171,9 +159,9 @@ def history_messages(records: Iterable[TurnRecord]) -> list[dict]:
 class LiveTurn:
     """Accumulates one answer's events; `messages()` draws it."""
 
-    def __init__(self, question: str, images: Sequence[str], clock: Clock = time.monotonic):
-        self.question, self.images, self.clock = question, tuple(images), clock
-        self.status = "Waiting for the model…"
+    def __init__(self, question: str, images: Sequence[str], clock: Clock = time.monotonic, words: Words = EN):
+        self.question, self.images, self.clock, self.words = question, tuple(images), clock, words
+        self.status = words("status.waiting")
         self.thinking, self.answer = "", ""
         self._thinking_queue: list[str] = []
         self._answer_queue: list[str] = []
@@ -208,8 +196,9 @@ class LiveTurn:
             self.budget_fired = True
             return False
         if isinstance(event, Status):
-            changed = event.message != self.status
-            self.status = event.message
+            status = self.words.event(event.key, event.params, event.message)
+            changed = status != self.status
+            self.status = status
             return changed
         if isinstance(event, Stats):
             self.stats = event
@@ -250,10 +239,10 @@ class LiveTurn:
     def title(self) -> str:
         if self.thought_s is not None:
             ended = self.finish if not self.answer_tokens else None
-            return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended)
+            return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended, self.words)
         if self.thinking_started is None:
             return self.status
-        return thinking_title(self._thinking_elapsed(), self.thinking_tokens)
+        return thinking_title(self._thinking_elapsed(), self.thinking_tokens, self.words)
 
     def messages(self) -> list[dict]:
         self._flush()
@@ -261,7 +250,7 @@ class LiveTurn:
         out = user_messages(self.question, self.images)
         out.append(thought_message(self.thinking, self.title, done, self.thought_s))
         if self.answer or (self.finish in _ENDING_NOTES):
-            out.append(answer_message(self.answer, self.finish))
+            out.append(answer_message(self.answer, self.finish, self.words))
         return out
 
     def record(self) -> TurnRecord:
@@ -350,7 +339,7 @@ def transcript_markdown(records: Sequence[TurnRecord], model_name: str, exported
         out.append(f"## Turn {number}\n")
         out += [f"![image {i}]({Path(path).name})\n" for i, path in enumerate(record.images, 1)]
         out.append(f"**Question:** {record.question}\n")
-        out.append(f"<details><summary>{html.escape(record.title)}</summary>\n\n{record.thinking}\n\n</details>\n")
+        out.append(f"<details><summary>{html.escape(record.title())}</summary>\n\n{record.thinking}\n\n</details>\n")
         out.append(f"**Answer:**\n\n{record.answer or '*(no answer)*'}\n")
         if record.stats:
             out.append(f"*{stats_line(record.stats)}*\n")
@@ -375,7 +364,7 @@ def _turn_html(number: int, record: TurnRecord, image_src: Callable[[str], str])
     answer = markdown_to_html(record.answer) if record.answer else "<p><em>(no answer)</em></p>"
     return (f'<section class="turn"><h2>Turn {number}</h2>'
             f'<div class="question"><div class="images">{images}</div>{markdown_to_html(record.question)}</div>'
-            f'<details><summary>{html.escape(record.title)}</summary>'
+            f'<details><summary>{html.escape(record.title())}</summary>'
             f'<div class="thinking">{markdown_to_html(record.thinking)}</div></details>'
             f'<div class="answer">{answer}</div>{stats}</section>')
 

@@ -1,0 +1,109 @@
+"""The page in English and Simplified Chinese: complete tables, no untranslated label, the browser's
+language picked, the switch relabelling the page, messages in the person's language."""
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+
+from model.events import GenerationOptions
+from ui.handlers import ModelInfo
+from ui.i18n import TEXTS, Words, language_of, translate_markers
+from ui.layout import TRANSLATED_PROPS, build_app, relabelled, translatable
+from ui.texts_en import EN_TEXTS
+from ui.texts_zh import ZH_TEXTS
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLE = str(ROOT / "assets" / "examples" / "puzzle_count.png")
+# Components whose text the server writes at run time (already in the person's language).
+RUNTIME_TEXT = {"model-status", "stats-line"}
+KEY_USES = re.compile(r"""(?:words|LABEL|EN|self\.words|live\.words|w)\(\s*f?["']([a-z_][\w.]*)["']""")
+
+
+def fields_of(template: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
+
+
+def test_every_english_key_has_a_chinese_text_with_the_same_fields():
+    assert set(EN_TEXTS) == set(ZH_TEXTS), set(EN_TEXTS) ^ set(ZH_TEXTS)
+    for key, english in EN_TEXTS.items():
+        assert ZH_TEXTS[key].strip(), key
+        assert fields_of(english) == fields_of(ZH_TEXTS[key]), key
+
+
+def test_every_key_the_code_names_exists():
+    sources = list((ROOT / "ui").glob("*.py")) + list((ROOT / "model").rglob("*.py"))
+    used = {key for path in sources for key in KEY_USES.findall(path.read_text(encoding="utf-8"))}
+    used |= {key for path in (ROOT / "model").rglob("*.py")
+             for key in re.findall(r"""key=["']([a-z_][\w.]*)["']""", path.read_text(encoding="utf-8"))}
+    assert len(used) > 40
+    assert used <= set(EN_TEXTS), used - set(EN_TEXTS)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return build_app(lambda progress: None, ModelInfo("tiny", is_tiny=True), start_loading=False)
+
+
+def test_no_visible_text_on_the_page_is_left_untranslated(demo):
+    literal = []
+    for block in demo.blocks.values():
+        if getattr(block, "elem_id", None) in RUNTIME_TEXT or not getattr(block, "visible", True):
+            continue
+        for name in TRANSLATED_PROPS:
+            value = getattr(block, name, None)
+            if name == "value" and type(block).__name__ not in ("Markdown", "Button", "HTML"):
+                continue
+            if isinstance(value, str) and re.search(r"[A-Za-z]{3}", value) and "__i18n__" not in value:
+                literal.append((type(block).__name__, name, value[:40]))
+    assert not literal
+
+
+def test_the_switch_rewrites_every_marked_text_in_chinese(demo):
+    targets = translatable(demo)
+    updates = relabelled(targets, Words("zh"))
+    assert len(updates) == len(targets) >= 20
+    texts = [text for update in updates for name, text in update.items() if name != "__type__"]
+    assert all("__i18n__" not in text for text in texts)
+    assert "发送" in texts and "停止" in texts and any("思考预算" in text for text in texts)
+
+
+@pytest.mark.parametrize("header, lang", [
+    ("zh-CN,zh;q=0.9,en;q=0.8", "zh"), ("en-US,en;q=0.9", "en"), ("fr-FR, zh-TW;q=0.5", "zh"),
+    ("de-DE", "en"), ("", "en"), (None, "en"), ("en;q=0.2, zh;q=0.8", "zh"), ("zh;q=abc, en", "en"),
+])
+def test_language_comes_from_accept_language(header, lang):
+    assert language_of(header) == lang
+
+
+def test_markers_are_replaced_and_other_text_kept():
+    marked = "# " + str(__import__("ui.i18n", fromlist=["LABEL"]).LABEL("title"))
+    assert translate_markers(marked, Words("zh")) == "# " + ZH_TEXTS["title"]
+    assert translate_markers("plain", Words("zh")) == "plain" and translate_markers(None, Words("zh")) is None
+
+
+def test_tables_cover_both_languages_only():
+    assert set(TEXTS) == {"en", "zh"}
+
+
+@pytest.fixture(scope="module")
+def served(tiny_engine, launch):
+    defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
+    return launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults)))
+
+
+def test_messages_follow_the_browsers_language(served):
+    chinese = Client(served, verbose=False, headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    english = Client(served, verbose=False, headers={"Accept-Language": "en-GB"})
+    for client, words in ((chinese, "温度必须在 0.0 到 2.0 之间"), (english, "Temperature must be between 0.0 and 2.0")):
+        with pytest.raises(AppError, match=words):
+            client.predict(images=[], question="q", temperature=-1, api_name="/reason")
+    message = {"text": "How many red shapes are there?", "files": [handle_file(EXAMPLE)]}
+    chatbot, _, stats = chinese.predict(message, 8, False, 16, 0.0, 0.95, 0, 1.05, 2, 1, api_name="/chat")
+    assert stats.startswith(("已回答", "思考预算用完后作答", "回答被截断")) and "每秒" in stats
+    assert chatbot[-2]["metadata"]["title"].startswith("思考了")
+    assert "How many red shapes" in chatbot[-3]["content"][0]["text"]  # the person's own text is untouched
