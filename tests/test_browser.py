@@ -106,3 +106,21 @@ def test_stop_a_long_run_then_expand_its_trace(page, tiny_engine):
     trace.wait_for(state="visible")
     assert len(trace.inner_text()) > 20
     shoot(page, "browser-stopped.png")
+
+
+def test_a_chinese_browser_gets_the_chinese_page_and_the_switch_turns_it_english(browser, url):
+    context = browser.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000},
+                                  extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9"})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    page.goto(url)
+    page.wait_for_selector("#model-status:has-text('就绪')")
+    assert page.locator("#send-btn").inner_text().strip() == "发送"
+    assert "不是 Skywork R1V" in page.locator("#tiny-banner").inner_text()
+    assert page.locator("#language input[value=zh]").is_checked()
+    shoot(page, "browser-chinese.png")
+    page.locator("#language label:has-text('English')").click()
+    page.wait_for_selector("#send-btn:has-text('Send')")
+    page.wait_for_selector("#model-status:has-text('ready')")
+    assert "not Skywork R1V" in page.locator("#tiny-banner").inner_text()
+    context.close()
