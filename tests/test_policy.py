@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -110,18 +112,42 @@ def test_the_third_question_in_a_minute_is_refused_with_the_limit_and_logged(lim
     assert all(QUESTION not in r.getMessage() for r in caplog.records)
 
 
-def test_mcp_lists_reason_with_its_description_and_arguments(limited_app):
+def mcp_session(url: str, work):
+    """Run `work(session)` in an MCP client session against the app at `url`."""
     from mcp import ClientSession
     from mcp.client.streamable_http import streamablehttp_client
 
-    async def list_tools():
-        async with streamablehttp_client(f"{limited_app.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
+    async def run():
+        async with streamablehttp_client(f"{url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
             async with ClientSession(read, write) as session:
                 await session.initialize()
-                return (await session.list_tools()).tools
+                return await work(session)
 
-    tools = {tool.name: tool for tool in asyncio.run(list_tools())}
+    return asyncio.run(run())
+
+
+def test_mcp_lists_reason_with_its_description_and_arguments(limited_app):
+    async def list_tools(session):
+        return (await session.list_tools()).tools
+
+    tools = {tool.name: tool for tool in mcp_session(limited_app, list_tools)}
     assert "reason" in tools
     assert "chain of thought" in tools["reason"].description
     assert {"images", "question", "thinking_budget"} <= set(tools["reason"].inputSchema["properties"])
     assert not any(name in tools for name in ("stop", "lambda"))
+
+
+def test_the_mcp_tool_answers_about_a_data_url_image_and_refuses_a_loopback_url(tiny_engine, launch):
+    defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
+    url = launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults)), mcp_server=True)
+    image = "data:image/png;base64," + base64.b64encode(Path(EXAMPLE).read_bytes()).decode()
+
+    async def ask(session, images):
+        result = await session.call_tool("reason", {"images": images, "question": QUESTION, "thinking_budget": 8,
+                                                    "max_new_tokens": 16, "temperature": 0})
+        return result.isError, " ".join(getattr(part, "text", "") for part in result.content)
+
+    failed, text = mcp_session(url, lambda session: ask(session, [image]))
+    assert not failed and re.search(r"'image_tiles': \[\d+\]", text) and "'finish_reason': '" in text
+    failed, text = mcp_session(url, lambda session: ask(session, [f"{url}gradio_api/info"]))
+    assert failed and "only public http(s) addresses" in text

@@ -479,10 +479,13 @@ def _error_text(error: Error, words: Words) -> str:
 
 
 def _api_image_path(item: Any, words: Words = EN) -> str:
-    """A FileData dict (uploaded by the client) or a path; only uploads and bundled examples are readable."""
+    """A FileData dict (uploaded by the client), a data: URL, a public http(s) URL or a path; only
+    uploads, fetched URLs and bundled examples are readable."""
     path = _file_path(item)
     if not isinstance(path, str) or not path:
         raise gr.Error(words("error.upload_only"), print_exception=False)
+    if path.startswith(("data:", "http://", "https://")):
+        return _fetched(path, words)
     candidate = Path(path)
     if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
         candidate = EXAMPLES_DIR.parent.parent / candidate
@@ -490,3 +493,19 @@ def _api_image_path(item: Any, words: Words = EN) -> str:
     if not any(is_in_or_equal(str(candidate), str(folder)) for folder in allowed):
         raise gr.Error(words("error.not_uploaded", name=candidate.name), print_exception=False)
     return str(candidate)
+
+
+def _fetched(url: str, words: Words) -> str:
+    """An image given by URL (as MCP clients send them), saved into Gradio's upload folder.
+    Gradio's own helpers do the work: base64 decoding, and downloads that refuse private,
+    loopback and link-local addresses (no requests into the host's network)."""
+    from gradio import processing_utils
+
+    folder = get_upload_folder()
+    try:
+        if url.startswith("data:"):
+            return processing_utils.save_base64_to_cache(url, folder)
+        return processing_utils.ssrf_protected_download(url, folder)
+    except Exception as error:  # noqa: BLE001 - any failure is the sender's to fix; the message says which URL
+        log.info("image URL refused: %s", type(error).__name__)
+        raise gr.Error(words("error.url_refused", url=url[:80]), print_exception=False) from None

@@ -66,6 +66,7 @@ EN_TEXTS: dict[str, str] = {
     "option.not_finite": "{setting_label} must be a finite number; got {value}.",
     "option.not_whole": "{setting_label} must be a whole number; got {value}.",
     "min_thinking.label": "Minimum thinking (tokens)",
+    "error.url_refused": "The image at {url} could not be fetched: only public http(s) addresses and data: URLs are accepted.",
     # live status and titles
     "status.waiting": "Waiting for the model…",
     "status.queue": "The model is busy: you are number {ahead} in the queue.",

@@ -62,6 +62,7 @@ ZH_TEXTS: dict[str, str] = {
     "option.not_finite": "{setting_label}必须是有限的数字；收到的是 {value}。",
     "option.not_whole": "{setting_label}必须是整数；收到的是 {value}。",
     "min_thinking.label": "最少思考（token）",
+    "error.url_refused": "无法获取位于 {url} 的图片：只接受公网 http(s) 地址和 data: URL。",
     # live status and titles
     "status.waiting": "正在等待模型…",
     "status.queue": "模型正忙：你在队列中排第 {ahead} 位。",
