@@ -1,7 +1,9 @@
 """The page in a real browser (Playwright + Debian's Chromium) on the tiny model.
 
 Clicks an example, sends it and watches the thought bubble open, close and the answer appear; then
-stops a long run with the Stop button and expands its trace. Screenshots go to tests/artifacts/.
+stops a long run with the Stop button and expands its trace; opens the page in Chinese and switches
+it to English; watches the tiles preview follow the max-tiles slider; runs a budget sweep.
+Screenshots go to tests/artifacts/.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync"]
+EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 THOUGHT_TITLE = "[data-testid=bot] .thought-group .title"
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -124,3 +127,32 @@ def test_a_chinese_browser_gets_the_chinese_page_and_the_switch_turns_it_english
     page.wait_for_selector("#model-status:has-text('ready')")
     assert "not Skywork R1V" in page.locator("#tiny-banner").inner_text()
     context.close()
+
+
+def test_the_tiles_show_before_sending_and_follow_the_max_tiles_slider(page):
+    pick_first_example(page)
+    page.wait_for_selector("#tiling-image img")
+    page.wait_for_selector("#tiling-summary:has-text('image tokens')")
+    assert "+ thumbnail" in page.locator("#tiling-summary").inner_text()
+    shoot(page, "browser-tiles-grid.png")
+    page.locator("#settings button:has-text('Advanced')").click()
+    tiles = page.locator("#max-tiles input[type=number]")
+    tiles.fill("1")
+    tiles.press("Enter")
+    page.wait_for_selector("#tiling-summary:has-text('1 tile')")
+    assert "+ thumbnail" not in page.locator("#tiling-summary").inner_text()
+    shoot(page, "browser-tiles.png")
+
+
+def test_a_budget_sweep_fills_its_table_and_plot(page):
+    page.locator("#views button[role=tab]:has-text('Budget sweep')").click()
+    page.locator("#sweep-image input[type=file]").set_input_files(EXAMPLE)
+    page.wait_for_selector("#sweep-image img")
+    page.locator("#sweep-question textarea").fill("How many red shapes are there?")
+    page.click("#sweep-run")
+    page.wait_for_selector("#sweep-progress:has-text('Done: 4 budgets answered.')", timeout=120_000)
+    assert page.locator("#sweep-table [role=row]").count() == 5  # the header and one row per budget
+    table = page.locator("#sweep-table").inner_text()
+    assert "no limit" in table and "reference (largest budget)" in table
+    page.wait_for_selector("#sweep-plot img")
+    shoot(page, "browser-sweep.png")

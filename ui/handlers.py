@@ -38,6 +38,8 @@ from ui.ratelimit import RateLimiter, client_address
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
                        stats_line, tokens_text, transcript_html, transcript_markdown)
 from ui.requestlog import RequestLog
+from ui.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
+from ui.tiling_view import side_by_side, tiling_overlay, tiling_settings
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -364,6 +366,68 @@ class Handlers:
             gr.Warning(words("warn.no_question"))
         return bool(question)
 
+    # ---- what the model sees, and the budget sweep --------------------------------------------
+
+    def tiling_preview(self, message: dict | None, max_tiles: Any, request: gr.Request = None):
+        """The tiles each image in the box will be cut into, drawn over it, and what they cost."""
+        words = self.languages.words(request)
+        paths = [_file_path(item) for item in (message or {}).get("files") or []]
+        if not paths:
+            return None, words("tiles.empty")
+        tiles = _validated(words, max_tiles=max_tiles).max_tiles
+        pictures, lines = [], []
+        for number, path in enumerate(paths, 1):
+            try:
+                picture, summary = tiling_overlay(path, tiles, words=words, **tiling_settings(self.slot.engine))
+            except UserFacingError as error:
+                lines.append(f"{number}. ⚠️ {words.event(error.key, error.params, str(error))}")
+                continue
+            pictures.append(picture)
+            lines.append(f"{number}. {summary.describe(words)}")
+        return side_by_side(pictures), "\n".join(lines)
+
+    def sweep(self, image: str | None, question: str, budgets_text: str, request: gr.Request, *controls: Any):
+        """Answer one question at each budget in turn: (progress, table, plot) updates; Stop ends it."""
+        words = self.languages.words(request)
+        question = (question or "").strip()
+        engine = self._engine_or_warn(words)
+        if engine is None or not self._has_question(question, words):
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            budgets = parse_budgets(budgets_text)
+        except UserFacingError as error:
+            raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
+        options = options_from_controls(controls, words)
+        images = [image] if image else []
+        session = _session(request) or uuid.uuid4().hex
+        refusal = self._rate_refusal(request, "sweep", question, images, words)
+        stop = None if refusal else self.runs.begin(session)
+        if stop is None:
+            gr.Warning(refusal or words("warn.still_answering_last"))
+            yield gr.skip(), gr.skip(), gr.skip()
+            return
+        try:
+            sweep = run_sweep(engine, question, images, budgets, options, stop)
+            yield from self._sweep_frames(sweep, words, lambda row: self._log_sweep_row(row, session, question, images))
+        finally:
+            self.runs.end(session, stop)
+
+    def _sweep_frames(self, sweep: Iterator[SweepProgress], words: Words, log_row: Callable):
+        shown_rows: tuple = ()
+        try:
+            for progress in sweep:
+                if progress.rows == shown_rows:  # the plot is redrawn only when a run has ended
+                    yield progress_html(progress, words), gr.skip(), gr.skip()
+                    continue
+                for row in progress.rows[len(shown_rows):]:
+                    log_row(row)
+                shown_rows = progress.rows
+                table = gr.Dataframe(value=sweep_table(progress.rows, words), headers=sweep_headers(words))
+                yield progress_html(progress, words), table, sweep_plot(progress.rows, words)
+        finally:
+            sweep.close()
+
     # ---- limits and logs ------------------------------------------------------------------
 
     def _rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
@@ -375,6 +439,12 @@ class Handlers:
         self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=_session(request),
                                question=question, images=images, stats=None, finish="rate_limited", seconds=0.0)
         return words("error.rate_limited", limit=self.limiter.per_minute, wait=f"{wait_s:.0f}")
+
+    def _log_sweep_row(self, row, session: str, question: str, images: Sequence[Any]) -> None:
+        stats = {"thinking_tokens": row.thinking_tokens, "answer_tokens": row.answer_tokens}
+        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=f"sweep:{row.budget}", session=session,
+                               question=question, images=images, stats=stats, finish=row.finish_reason.value,
+                               seconds=row.seconds, error_kind="input" if row.error else None)
 
     def _log(self, request: Request, endpoint: str, session: str | None, live: LiveTurn, started: float) -> None:
         finish = live.finish.value if live.finish else ("error" if live.error else "closed")

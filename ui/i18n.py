@@ -39,9 +39,9 @@ class Words:
         """A model message by its key when this table has it, else its English text."""
         if key and key in EN_TEXTS:
             params = dict(params or {})
-            if "setting" in params:  # a setting's name as its slider calls it
-                label_key = f"{params['setting']}.label"
-                params["setting_label"] = self(label_key) if label_key in EN_TEXTS else params["setting"]
+            if "setting" in params:  # a setting's name in this language
+                name_key = f"setting.{params['setting']}"
+                params["setting_label"] = self(name_key) if name_key in EN_TEXTS else params["setting"]
             try:
                 return self(key, **params)
             except (KeyError, IndexError, ValueError):

@@ -17,8 +17,9 @@ from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
-from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
+from ui.handlers import CONTROL_NAMES, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
+from ui.sweep import sweep_headers
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 THINKING_SLIDER_DEFAULT = 4_096  # where the slider sits when "No limit" is unticked
@@ -42,13 +43,18 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         records = gr.State(())
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=480):
-                chat = _chat_column(info)
+                with gr.Tabs(elem_id="views"):
+                    with gr.Tab(LABEL("tab.chat"), elem_id="chat-tab"):
+                        chat = _chat_column(info)
+                    with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab"):
+                        sweep = _sweep_view(info)
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
         _wire(handlers, chat, controls, exports, records, status, timer)
+        _wire_views(handlers, chat, sweep, controls)
         gr.api(handlers.reason_api(), api_name="reason")
-        _wire_language(demo, handlers, language, records, chat["chatbot"], status, timer)
+        _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     if start_loading:
         slot.start()
@@ -82,12 +88,54 @@ def _chat_column(info: ModelInfo) -> dict[str, Any]:
         undo = gr.Button(LABEL("button.undo"), elem_id="undo-btn")
         clear = gr.Button(LABEL("button.clear"), elem_id="clear-btn")
     stats = gr.Markdown("", elem_id="stats-line")
+    with gr.Accordion(LABEL("tiles.title"), open=True, elem_id="tiling"):
+        tiling = gr.Image(type="pil", show_label=False, interactive=False, height=300, elem_id="tiling-image",
+                          buttons=["fullscreen"])
+        tiling_summary = gr.Markdown(LABEL("tiles.empty"), elem_id="tiling-summary")
     examples = load_examples(info.is_tiny)
     if examples:
         gr.Examples([[example] for example in examples], inputs=[box], label=LABEL("examples.label"),
                     examples_per_page=8, elem_id="examples")
     return dict(chatbot=chatbot, box=box, send=send, stop=stop, regenerate=regenerate, undo=undo,
-                clear=clear, stats=stats)
+                clear=clear, stats=stats, tiling=tiling, tiling_summary=tiling_summary)
+
+
+# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands.
+SWEEP_BUDGETS = {True: "0, 8, 32, no limit", False: "0, 256, 1k, 4k, no limit"}
+
+
+def _sweep_view(info: ModelInfo) -> dict[str, Any]:
+    gr.Markdown(LABEL("sweep.intro"))
+    with gr.Row(equal_height=False):
+        image = gr.Image(type="filepath", label=LABEL("sweep.image"), height=260, elem_id="sweep-image",
+                         sources=["upload", "clipboard"])
+        with gr.Column():
+            question = gr.Textbox(label=LABEL("sweep.question"), lines=2, elem_id="sweep-question")
+            budgets = gr.Textbox(SWEEP_BUDGETS[info.is_tiny], label=LABEL("sweep.budgets"),
+                                 info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
+            with gr.Row():
+                run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run")
+                stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="sweep-stop")
+    progress = gr.HTML("", elem_id="sweep-progress")
+    table = gr.Dataframe(label=LABEL("sweep.table"), interactive=False, wrap=True, elem_id="sweep-table",
+                         column_widths=["11%", "10%", "10%", "8%", "21%", "16%", "24%"])
+    plot = gr.Plot(label=LABEL("sweep.plot"), elem_id="sweep-plot")
+    return dict(image=image, question=question, budgets=budgets, run=run, stop=stop, progress=progress,
+                table=table, plot=plot)
+
+
+def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> None:
+    """The tiling preview follows the box and the max-tiles slider; the sweep runs like an answer."""
+    tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
+    preview = {"fn": handlers.tiling_preview, "inputs": [chat["box"], tiles_slider],
+               "outputs": [chat["tiling"], chat["tiling_summary"]], "api_visibility": "private",
+               "show_progress": "hidden", "trigger_mode": "always_last", "concurrency_id": "preview"}
+    chat["box"].change(**preview)
+    tiles_slider.change(**preview)
+    sweep["run"].click(handlers.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
+                       [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep",
+                       api_visibility="undocumented", concurrency_id="generate", show_progress="hidden")
+    sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
 
 
 def _settings(defaults: GenerationOptions) -> list[gr.components.Component]:
@@ -149,12 +197,16 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
 
 # Component properties Gradio translates in the browser; the switch rewrites them from the server.
 TRANSLATED_PROPS = ("label", "info", "placeholder", "value")
+# Texts the server rewrites as the page is used; the switch redraws them instead of resetting them.
+REDRAWN = {"tiling-summary"}
 
 
 def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
     """Every block (components and accordions) with an i18n-marked property, and its marked texts."""
     found = []
     for block in demo.blocks.values():
+        if getattr(block, "elem_id", None) in REDRAWN:
+            continue
         props = {name: str(getattr(block, name)) for name in TRANSLATED_PROPS
                  if "__i18n__" in str(getattr(block, name, "") or "")}
         if props:
@@ -168,21 +220,30 @@ def relabelled(targets: list[tuple[Any, dict[str, str]]], words: Words) -> list[
             for _, props in targets]
 
 
-def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, chatbot, status, timer) -> None:
+def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, status, timer, chat: dict,
+                   sweep: dict, controls: list) -> None:
     """On load the switch shows the browser's language; switching relabels the page and the chat."""
     targets = translatable(demo)
     components = [component for component, _ in targets]
 
-    def on_load(request: gr.Request):
-        return handlers.languages.lang(request), *handlers.status(request)
+    def headers(words: Words):
+        return gr.Dataframe(headers=sweep_headers(words))
 
-    def switch(lang: str, past, request: gr.Request):
+    def on_load(message, tiles, request: gr.Request):
+        lang = handlers.languages.lang(request)
+        return (lang, *handlers.status(request), headers(Words(lang)),
+                *handlers.tiling_preview(message, tiles, request))
+
+    def switch(lang: str, past, message, tiles, request: gr.Request):
         handlers.languages.choose(request, lang)
         words = Words(lang)
-        return (*relabelled(targets, words), history_messages(past, words),
-                handlers.slot.status_markdown(words))
+        return (*relabelled(targets, words), history_messages(past, words), handlers.slot.status_markdown(words),
+                headers(words), *handlers.tiling_preview(message, tiles, request))
 
-    demo.load(on_load, None, [language, status, timer], api_visibility="private",
-              show_progress="hidden")
-    language.input(switch, [language, records], [*components, chatbot, status], api_visibility="private",
-                   show_progress="hidden", queue=False)
+    tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
+    preview = [chat["tiling"], chat["tiling_summary"]]
+    demo.load(on_load, [chat["box"], tiles_slider], [language, status, timer, sweep["table"], *preview],
+              api_visibility="private", show_progress="hidden")
+    language.input(switch, [language, records, chat["box"], tiles_slider],
+                   [*components, chat["chatbot"], status, sweep["table"], *preview],
+                   api_visibility="private", show_progress="hidden", queue=False)
