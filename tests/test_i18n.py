@@ -107,3 +107,16 @@ def test_messages_follow_the_browsers_language(served):
     assert stats.startswith(("已回答", "思考预算用完后作答", "回答被截断")) and "每秒" in stats
     assert chatbot[-2]["metadata"]["title"].startswith("思考了")
     assert "How many red shapes" in chatbot[-3]["content"][0]["text"]  # the person's own text is untouched
+
+
+def test_the_sweep_plot_and_table_speak_chinese():
+    from model.events import NO_LIMIT, FinishReason
+    from ui.sweep import SweepRow, sweep_headers, sweep_plot, sweep_table
+
+    rows = [SweepRow(0, "3", 1, 4, 0.2, FinishReason.BUDGET_THEN_ANSWERED),
+            SweepRow(NO_LIMIT, "3", 30, 4, 0.9, FinishReason.ANSWERED)]
+    words = Words("zh")
+    figure = sweep_plot(rows, words)
+    assert figure.axes[0].get_title() == "思考预算扫描" and figure.axes[1].get_xlabel() == "思考预算"
+    assert [tick.get_text() for tick in figure.axes[1].get_xticklabels()] == ["0", "不限"]
+    assert sweep_headers(words)[0] == "思考预算" and sweep_table(rows, words)[1][5] == "参照（最大预算）"
