@@ -15,7 +15,8 @@ import os
 from typing import Callable, Sequence
 
 from model import registry
-from model.events import GenerationOptions
+from model.events import GenerationOptions, UserFacingError
+from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
 from ui.layout import build_app, launch_kwargs
@@ -39,8 +40,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="also serve through a temporary public Gradio link")
     parser.add_argument("--max-concurrency", type=int, default=int(_env("MAX_CONCURRENCY", 4)),
                         help="requests handled at once by the queue (the engine answers one at a time)")
-    parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", "20mb"),
-                        help='largest upload, e.g. "20mb"')
+    parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", None),
+                        help='largest upload, e.g. "20mb" (default: R1V_MAX_FILE_MB, 20 MB)')
     parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
                         help="wall-clock limit of one answer, in seconds")
     parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
@@ -64,6 +65,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--mcp", action="store_true", default=_env("MCP", "") not in ("", "0", "false"),
                         help="also serve /reason as an MCP tool at /gradio_api/mcp/")
     args = parser.parse_args(argv)
+    try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
+        limits = Limits.from_env()
+    except (ValueError, UserFacingError) as error:
+        parser.error(str(error))
+    args.max_file_size = args.max_file_size or f"{limits.max_file_mb}mb"
     if args.backend == "openai":
         if not args.endpoint:
             parser.error("--backend openai needs --endpoint URL (or R1V_ENDPOINT)")

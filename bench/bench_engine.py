@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     engine = LocalEngine(load(resolve(args.model), device="auto"))
-    options = GenerationOptions.validated(temperature=0, repetition_penalty=1.0, max_tiles=4)
+    options = GenerationOptions.validated(temperature=0, repetition_penalty=1.0, max_tiles=4, answer_budget=256)
     requests = [Request(p.question, (_png(p.image),), options=options) for p in generate(777, args.n)]
     engine_run(engine, requests[0])  # warm-up
     engine_s, bare_s, tokens = [], [], 0

@@ -117,8 +117,8 @@ def _unreadable_message(name: str, data: bytes) -> str:
         return f"{name} is not a readable image: the file is empty (0 bytes)."
     head = data[:512].lstrip().lower()
     what = next((kind for magic, kind in _SNIFFS if head.startswith(magic)), None)
-    looks = f" it looks like {what}." if what else ""
-    return f"{name} is not a readable image:{looks} Supported formats: {SUPPORTED_FORMATS_TEXT}."
+    looks = f": it looks like {what}." if what else "."
+    return f"{name} is not a readable image{looks} Supported formats: {SUPPORTED_FORMATS_TEXT}."
 
 
 def _decode(img: Image.Image, limits: ImageLimits, name: str) -> Image.Image:

@@ -1,24 +1,30 @@
 """Request -> model inputs: images validated and tiled, prompt built, limits checked.
 
-`prepare_input(loaded, request)` raises `UserFacingError` (with the limit and its value) before
-any model work when an image, the question or the whole prompt is out of bounds. Images of earlier
-turns stay in the prompt, in the turn where they were first shown, so follow-ups can refer to them.
+`prepare_input(loaded, request, limits)` raises `UserFacingError` ("what was wrong; the limit is X")
+before any model work when a file, an image, the question or the whole prompt is out of bounds:
+the question's characters and tokens are checked before any image is read, file sizes before an
+image is decoded, and the prompt's tokens plus the answer budget against the model's context
+before anything reaches the model. Without `limits` the `R1V_MAX_*` environment variables apply
+(`Limits.from_env()`). Images of earlier turns stay in the prompt, in the turn where they were first
+shown, so follow-ups can refer to them.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence, Union
 
 import torch
 
-from model.events import Request, UserFacingError
+from model.events import ANSWER_BUDGET_MIN, Request, UserFacingError
 from model.images import ImageError, ImageLimits, load_image, tile_images
 from model.limits import Limits
 from model.loader import LoadedModel
-from model.prompt import PromptTurn, build_prompt
+from model.prompt import PromptTurn, build_prompt, encode_user_text
 
 ImageSource = Union[str, Path, bytes]
+MEGABYTE = 2**20  # Gradio reads "20mb" as 20 * 2**20 bytes; the same unit here
 
 
 @dataclass
@@ -36,11 +42,27 @@ def _name(source: ImageSource, index: int) -> str:
 def load_images(sources: Sequence[ImageSource], limits: Limits) -> list:
     images = []
     for index, source in enumerate(sources):
+        name = _name(source, index)
+        check_file_size(source, name, limits)
         try:
-            images.append(load_image(source, ImageLimits(max_pixels=limits.max_pixels), name=_name(source, index)))
+            images.append(load_image(source, ImageLimits(max_pixels=limits.max_pixels), name=name))
         except ImageError as error:
             raise UserFacingError(str(error)) from None
     return images
+
+
+def check_file_size(source: ImageSource, name: str, limits: Limits) -> None:
+    """Refuse a file larger than `limits.max_file_mb` before it is read (a missing file is left to
+    `load_image`, which says so)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        size = len(source)
+    else:
+        try:
+            size = os.stat(source).st_size
+        except OSError:
+            return
+    if size > limits.max_file_mb * MEGABYTE:
+        raise UserFacingError(f"{name} is {size / MEGABYTE:.1f} MB; the limit is {limits.max_file_mb} MB per file.")
 
 
 def check_request(request: Request, limits: Limits) -> None:
@@ -58,9 +80,18 @@ def check_request(request: Request, limits: Limits) -> None:
                               f"{limits.max_turns}. Press Clear to start a new one.")
 
 
+def check_question_tokens(loaded: LoadedModel, question: str, limits: Limits) -> None:
+    """The question on its own, encoded as it enters the prompt (special-token strings kept inert)."""
+    tokens = len(encode_user_text(loaded.tokenizer, question))
+    if tokens > limits.max_question_tokens:
+        raise UserFacingError(f"The question is {tokens:,} tokens long; the limit is "
+                              f"{limits.max_question_tokens:,} tokens. Please shorten it.")
+
+
 def prepare_input(loaded: LoadedModel, request: Request, limits: Limits | None = None) -> PreparedInput:
-    limits = limits or Limits()
+    limits = limits or Limits.from_env()
     check_request(request, limits)
+    check_question_tokens(loaded, request.question, limits)
     sources = [image for turn in request.history for image in turn.images] + list(request.images)
     images = load_images(sources, limits)
     tiles = tile_images(images, loaded.tile_size, request.options.max_tiles, loaded.use_thumbnail) if images else None
@@ -72,22 +103,33 @@ def prepare_input(loaded: LoadedModel, request: Request, limits: Limits | None =
         turns.append(PromptTurn(turn.question, shown, turn.answer))
     turns.append(PromptTurn(request.question, tuple(counts[used:]), None))
     prompt = build_prompt(loaded.tokenizer, loaded.template, turns, loaded.tokens_per_tile)
-    _check_length(loaded, request, len(prompt.input_ids), limits)
+    check_prompt_tokens(len(prompt.input_ids), limits)
+    check_context(len(prompt.input_ids), request.options.answer_budget, context_size(loaded))
     pixel_values = tiles.pixel_values.to(loaded.device, loaded.model.dtype) if tiles else None
     return PreparedInput(torch.tensor([prompt.input_ids], device=loaded.device), pixel_values, counts, prompt.text)
 
 
-MIN_ROOM_TOKENS = 128  # context a prompt must leave for thinking and answering
+def context_size(loaded: LoadedModel) -> int:
+    """The model's context in tokens; 0 when its config does not say."""
+    return int(getattr(loaded.model.config.text_config, "max_position_embeddings", 0) or 0)
 
 
-def _check_length(loaded: LoadedModel, request: Request, prompt_tokens: int, limits: Limits) -> None:
-    """Refuse prompts that are too long; budgets beyond the context are clamped by the engine."""
+def check_prompt_tokens(prompt_tokens: int, limits: Limits) -> None:
     if prompt_tokens > limits.max_prompt_tokens:
         raise UserFacingError(f"The prompt is {prompt_tokens:,} tokens (images included); the limit is "
                               f"{limits.max_prompt_tokens:,}. Use fewer tiles, fewer images or a shorter question.")
-    context = int(getattr(loaded.model.config.text_config, "max_position_embeddings", 0) or 0)
-    if context and context - prompt_tokens < MIN_ROOM_TOKENS:
-        raise UserFacingError(
-            f"The prompt ({prompt_tokens:,} tokens, images included) leaves less than {MIN_ROOM_TOKENS} of the "
-            f"model's {context:,}-token context for thinking and answering. Use fewer tiles or images, "
-            "or start a new conversation.")
+
+
+def check_context(prompt_tokens: int, answer_budget: int, context: int) -> None:
+    """The prompt and the whole answer budget must fit the context; a thinking budget that does not
+    fit is clamped by the engine instead (thinking is cut, then the answer follows)."""
+    needed = prompt_tokens + answer_budget
+    if not context or needed <= context:
+        return
+    room = context - prompt_tokens
+    advice = (f"Lower the answer budget to at most {room:,} tokens, or use fewer tiles or images"
+              if room >= ANSWER_BUDGET_MIN else "Use fewer tiles or images or a shorter question")
+    raise UserFacingError(
+        f"The prompt ({prompt_tokens:,} tokens, images included) plus the answer budget ({answer_budget:,} tokens) "
+        f"is {needed:,} tokens; the limit is the model's context of {context:,} tokens. {advice}, "
+        "or start a new conversation.")

@@ -185,7 +185,7 @@ class RemoteEngine:
         self.model = model
         self.template = template
         self.timeout_s, self.max_seconds, self.budget_mode = timeout_s, max_seconds, budget_mode
-        self.limits = limits or Limits()
+        self.limits = limits or Limits.from_env()
         self._secret = api_key or os.environ.get(ENV_API_KEY) or ""
         # No retries (a failure is reported at once) and no kept-alive connections: a pooled connection that
         # the server closed (after an error, or a restart) would fail the next request.

@@ -15,7 +15,7 @@ from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason,
 from model.tiny.puzzles import puzzle_at
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 
-GREEDY = dict(temperature=0, repetition_penalty=1.0, max_tiles=4)
+GREEDY = dict(temperature=0, repetition_penalty=1.0, max_tiles=4, answer_budget=256)  # within the tiny context
 
 
 def png(index: int = 0, seed: int = 99) -> tuple[bytes, str]:

@@ -151,3 +151,16 @@ def test_the_mcp_tool_answers_about_a_data_url_image_and_refuses_a_loopback_url(
     assert not failed and re.search(r"'image_tiles': \[\d+\]", text) and "'finish_reason': '" in text
     failed, text = mcp_session(url, lambda session: ask(session, [f"{url}gradio_api/info"]))
     assert failed and "only public http(s) addresses" in text
+
+
+def test_a_bad_limit_in_the_environment_stops_the_start_with_its_name(monkeypatch, capsys):
+    monkeypatch.setenv("R1V_MAX_PIXELS", "lots")
+    with pytest.raises(SystemExit):
+        app_module.parse_args([])
+    assert "R1V_MAX_PIXELS must be a whole number" in capsys.readouterr().err
+
+
+def test_the_upload_limit_follows_the_file_size_limit_unless_given(monkeypatch):
+    monkeypatch.setenv("R1V_MAX_FILE_MB", "7")
+    assert app_module.parse_args([]).max_file_size == "7mb"
+    assert app_module.parse_args(["--max-file-size", "3mb"]).max_file_size == "3mb"

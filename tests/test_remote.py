@@ -4,6 +4,7 @@ Two copies (tests/remote_server.py): the "answerer" thinks 40 known characters, 
 answers "efgh"; the "ponderer" thinks in a loop until a client stops it. What transformers serve never
 does (vLLM's reasoning fields, a budget the server ignores, invalid JSON, silence) is played by a
 scripted HTTP server. Every wait is bounded by the engine's `timeout_s`.
+The input limits both engines share (model/limits.py, model/inputs.py) are tested at the end.
 """
 from __future__ import annotations
 
@@ -12,19 +13,22 @@ import io
 import json
 import socket
 import threading
+from dataclasses import fields
 from itertools import islice
 
 import pytest
 from PIL import Image
 
-from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, GenerationOptions, Request,
-                          Stats, ThinkingDelta, Turn, UserFacingError)
+from model.engine import LocalEngine
+from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, FinishReason,
+                          GenerationOptions, Request, Stats, ThinkingDelta, Turn, UserFacingError)
 from model.images import count_tiles
-from model.inputs import load_images
-from model.limits import Limits
+from model.inputs import check_context, context_size, load_images, prepare_input
+from model.limits import Limits, env_name
+from model.prompt import encode_user_text
 from model.reasoning import HAND_OVER
 from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine, build_messages
-from tests.helpers import collect, tiny_folder  # noqa: F401 (fixture)
+from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.remote_server import HANG, FakeServer, Server, chat_chunk, free_port, script_model
 
 GREEDY = GenerationOptions.validated(temperature=0, repetition_penalty=1.0)
@@ -362,3 +366,87 @@ def test_the_api_key_is_sent_as_a_bearer_token_and_shown_nowhere(monkeypatch):
     assert [e.kind for e in events if isinstance(e, Error)] == ["backend", "backend"]
     assert AnswerDelta("Fine.", 1) in events
     assert all(SECRET not in repr(event) for event in events)
+
+
+# -- input limits shared by both engines (model/limits.py, model/inputs.py)
+
+
+def test_every_limit_can_be_set_from_the_environment_and_a_bad_value_is_named():
+    names = [env_name(f.name) for f in fields(Limits)]
+    assert "R1V_MAX_QUESTION_TOKENS" in names and "R1V_MAX_FILE_MB" in names
+    limits = Limits.from_env({name: str(100 + index) for index, name in enumerate(names)})
+    assert [getattr(limits, f.name) for f in fields(Limits)] == [100 + index for index in range(len(names))]
+    for bad in ("many", "0", "-3", "1.5"):
+        with pytest.raises(ValueError, match="R1V_MAX_PIXELS"):
+            Limits.from_env({"R1V_MAX_PIXELS": bad})
+
+
+def test_a_question_over_its_token_limit_is_refused_before_any_image_is_read(tiny_loaded):
+    question = "abc def " * 50
+    tokens = len(encode_user_text(tiny_loaded.tokenizer, question))
+    unreadable = b"not an image"
+    with pytest.raises(UserFacingError) as refused:
+        prepare_input(tiny_loaded, ask(question, [unreadable], answer_budget=64),
+                      Limits(max_question_tokens=tokens - 1))
+    assert f"The question is {tokens:,} tokens long; the limit is {tokens - 1:,} tokens." in str(refused.value)
+    with pytest.raises(UserFacingError, match="not a readable image"):  # at the limit the image is what is wrong
+        prepare_input(tiny_loaded, ask(question, [unreadable], answer_budget=64), Limits(max_question_tokens=tokens))
+
+
+def test_special_token_strings_count_as_the_text_they_are(tiny_loaded):
+    question = "<IMG_CONTEXT></think>" * 20
+    tokens = len(encode_user_text(tiny_loaded.tokenizer, question))
+    assert tokens > 40  # neither string became one control token
+    with pytest.raises(UserFacingError, match=f"is {tokens:,} tokens long"):
+        prepare_input(tiny_loaded, ask(question, answer_budget=64), Limits(max_question_tokens=40))
+
+
+def test_the_prompt_and_the_whole_answer_budget_must_fit_the_context(tiny_loaded):
+    context = context_size(tiny_loaded)
+    prompt_tokens = prepare_input(tiny_loaded, ask(images=[png()], answer_budget=64)).input_ids.shape[1]
+    room = context - prompt_tokens
+    fits = ask(images=[png()], answer_budget=room, thinking_budget=THINKING_BUDGET_MAX)  # thinking is clamped
+    assert prepare_input(tiny_loaded, fits).input_ids.shape[1] == prompt_tokens
+    with pytest.raises(UserFacingError) as refused:
+        prepare_input(tiny_loaded, ask(images=[png()], answer_budget=room + 1))
+    message = str(refused.value)
+    assert f"The prompt ({prompt_tokens:,} tokens, images included)" in message
+    assert f"plus the answer budget ({room + 1:,} tokens)" in message
+    assert f"the limit is the model's context of {context:,} tokens" in message
+    assert f"Lower the answer budget to at most {room:,} tokens" in message
+
+
+def test_a_prompt_that_leaves_no_room_for_an_answer_asks_for_a_smaller_prompt():
+    with pytest.raises(UserFacingError, match="context of 1,024 tokens. Use fewer tiles or images or a shorter"):
+        check_context(prompt_tokens=1_020, answer_budget=16, context=1_024)
+    check_context(prompt_tokens=1_008, answer_budget=16, context=1_024)
+    check_context(prompt_tokens=10**6, answer_budget=16, context=0)  # a model that does not say: not checked here
+
+
+def test_a_request_beyond_a_limit_never_reaches_the_model(tiny_loaded):
+    model = tiny_loaded.model
+    calls = []
+    hook = model.register_forward_pre_hook(lambda module, args: calls.append(1))
+    try:
+        over_context = ask(images=[png()], answer_budget=context_size(tiny_loaded))
+        result = collect(LocalEngine(tiny_loaded).stream(over_context))
+    finally:
+        hook.remove()
+    assert [type(e).__name__ for e in result["events"]] == ["Error", "Done"] and not calls
+    assert result["errors"][0].kind == "input" and "context" in result["errors"][0].message
+
+
+def test_the_limits_in_the_environment_apply_when_none_are_given(tiny_loaded, monkeypatch):
+    monkeypatch.setenv("R1V_MAX_QUESTION_TOKENS", "3")
+    with pytest.raises(UserFacingError, match="the limit is 3 tokens"):
+        prepare_input(tiny_loaded, ask("How many red shapes are there?", answer_budget=64))
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_decoded(tmp_path):
+    big = tmp_path / "big.png"
+    big.write_bytes(png(1, 1) + bytes(3 * 2**19))  # a valid PNG followed by padding: 1.5 MB in all
+    with pytest.raises(UserFacingError, match=r"big\.png is 1\.5 MB; the limit is 1 MB per file"):
+        load_images([str(big)], Limits(max_file_mb=1))
+    with pytest.raises(UserFacingError, match=r"image 1 is 1\.5 MB; the limit is 1 MB per file"):
+        build_messages(ask(images=[big.read_bytes()]), Limits(max_file_mb=1))
+    assert load_images([str(big)], Limits(max_file_mb=2))[0].size == (1, 1)

@@ -256,8 +256,8 @@ class Handlers:
     def send(self, message: dict | None, records: Records, request: gr.Request, *controls: Any):
         message = message or {}
         question = (message.get("text") or "").strip()
-        images = [_file_path(item) for item in message.get("files") or []]
         words = self.languages.words(request)
+        images = [_api_image_path(item, words) for item in message.get("files") or []]
         engine = self._engine_or_warn(words)
         if engine is None or not self._has_question(question, words):
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -399,7 +399,7 @@ class Handlers:
         except UserFacingError as error:
             raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
         options = options_from_controls(controls, words)
-        images = [image] if image else []
+        images = [_api_image_path(image, words)] if image else []
         session = _session(request) or uuid.uuid4().hex
         refusal = self._rate_refusal(request, "sweep", question, images, words)
         stop = None if refusal else self.runs.begin(session)
@@ -485,9 +485,11 @@ class Handlers:
         """The `/reason` endpoint as a typed function (gr.api reads its signature)."""
         handlers = self
 
+        defaults = self.slot.info.defaults
+
         def reason(images: list[FileData], question: str, thinking_budget: int = -1,
-                   max_new_tokens: int = 2048, temperature: float = 0.6, top_p: float = 0.95,
-                   seed: int = -1, request: gr.Request = None) -> Iterator[dict]:
+                   max_new_tokens: int = defaults.answer_budget, temperature: float = defaults.temperature,
+                   top_p: float = defaults.top_p, seed: int = -1, request: gr.Request = None) -> Iterator[dict]:
             """Answer a question about one or more images with a visible chain of thought.
 
             The model thinks first, then answers; the reply streams as dicts with "reasoning" (the
@@ -498,7 +500,7 @@ class Handlers:
                 images: the images the question is about (PNG, JPEG, WebP, GIF; may be empty).
                 question: the question, in any language.
                 thinking_budget: most tokens the model may think before it must answer; -1 = no limit.
-                max_new_tokens: most tokens of the answer itself (16 to 8192).
+                max_new_tokens: most tokens of the answer itself (16 to 8192, within the model's context).
                 temperature: sampling temperature, 0 = greedy (0 to 2).
                 top_p: nucleus sampling mass (0.01 to 1).
                 seed: random seed for a reproducible answer; -1 = random.

@@ -133,7 +133,7 @@ def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> 
     chat["box"].change(**preview)
     tiles_slider.change(**preview)
     sweep["run"].click(handlers.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
-                       [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep",
+                       [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
                        api_visibility="undocumented", concurrency_id="generate", show_progress="hidden")
     sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
 
@@ -180,8 +180,10 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     outputs = [chat["chatbot"], chat["box"], records, chat["stats"]]
     private = {"api_visibility": "private"}
     # The page's own endpoints stay callable by clients (and tests) but are not documented, so the
-    # API page and the MCP tool list show /reason, the one meant for scripts and agents.
-    page_only = {"api_visibility": "undocumented"}
+    # API page and the MCP tool list show /reason, the one meant for scripts and agents. Raw values
+    # reach the handlers (no preprocess), so a bad setting is refused by GenerationOptions with its
+    # name and range, and each file is checked to be an upload (see handlers._api_image_path).
+    page_only = {"api_visibility": "undocumented", "preprocess": False}
     sent = gr.on([chat["box"].submit, chat["send"].click], handlers.send, [chat["box"], records, *controls],
                  outputs, api_name="chat", concurrency_id="generate", show_progress="hidden", **page_only)
     regenerated = chat["regenerate"].click(handlers.regenerate, [records, *controls], outputs,
