@@ -31,6 +31,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from model.events import UserFacingError
+
 from model.limits import DEFAULT_MAX_PIXELS  # 40 MP, the same setting as Limits.max_pixels
 
 # Larger sides are nearly always a mistake or a strip that a grid of at most max_tiles tiles
@@ -59,7 +61,7 @@ _SNIFFS = (
 )
 
 
-class ImageError(ValueError):
+class ImageError(UserFacingError, ValueError):
     """An image that cannot be used; the message is meant for the person who uploaded it."""
 
 
@@ -97,7 +99,9 @@ def load_image(source: str | Path | bytes | Image.Image, limits: ImageLimits = I
     try:
         data = path.read_bytes()
     except OSError as error:
-        raise ImageError(f"{name} could not be read ({error.strerror or error}).") from None
+        reason = error.strerror or str(error)
+        raise ImageError(f"{name} could not be read ({reason}).", "image.unreadable_file", name=name,
+                         reason=reason) from None
     return _decode_bytes(data, limits, name)
 
 
@@ -105,10 +109,13 @@ def _decode_bytes(data: bytes, limits: ImageLimits, name: str) -> Image.Image:
     try:
         img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError:
-        raise ImageError(f"{name} declares more than {Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f} megapixels "
-                         f"(a possible decompression bomb); {_pixel_limit_text(limits)}") from None
+        declared = f"{Image.MAX_IMAGE_PIXELS * 2 / 1e6:.0f}"
+        raise ImageError(f"{name} declares more than {declared} megapixels (a possible decompression bomb); "
+                         f"{_pixel_limit_text(limits)}", "image.bomb", name=name, declared=declared,
+                         limit=f"{limits.max_pixels / 1e6:g}") from None
     except _DECODE_ERRORS:
-        raise ImageError(_unreadable_message(name, data)) from None
+        raise ImageError(_unreadable_message(name, data), "image.empty" if not data else "image.unreadable",
+                         name=name, formats=SUPPORTED_FORMATS_TEXT) from None
     return _decode(img, limits, name)
 
 
@@ -132,21 +139,27 @@ def _decode(img: Image.Image, limits: ImageLimits, name: str) -> Image.Image:
             img = ImageOps.exif_transpose(img)
         return to_rgb(img)
     except Image.DecompressionBombError:
-        raise ImageError(f"{name} is too large to decode safely; {_pixel_limit_text(limits)}") from None
+        raise ImageError(f"{name} is too large to decode safely; {_pixel_limit_text(limits)}", "image.bomb_decoded",
+                         name=name, limit=f"{limits.max_pixels / 1e6:g}") from None
     except _DECODE_ERRORS as error:
         raise ImageError(f"{name} is not a readable image: its data is damaged or cut short "
-                         f"({error}).") from None
+                         f"({error}).", "image.damaged", name=name) from None
 
 
 def check_size(width: int, height: int, limits: ImageLimits, name: str) -> None:
     """Raise `ImageError` when a `width`×`height` image is outside `limits`."""
     size = f"{name} is {width}×{height} pixels"
+    params = {"name": name, "width": width, "height": height}
     if width * height > limits.max_pixels:
-        raise ImageError(f"{size} ({width * height / 1e6:.0f} megapixels); {_pixel_limit_text(limits)}")
+        raise ImageError(f"{size} ({width * height / 1e6:.0f} megapixels); {_pixel_limit_text(limits)}",
+                         "image.too_many_pixels", megapixels=f"{width * height / 1e6:.0f}",
+                         limit=f"{limits.max_pixels / 1e6:g}", **params)
     if max(width, height) > limits.max_side:
-        raise ImageError(f"{size}; the limit is {limits.max_side} pixels on the longer side.")
+        raise ImageError(f"{size}; the limit is {limits.max_side} pixels on the longer side.", "image.too_long",
+                         limit=limits.max_side, **params)
     if min(width, height) < limits.min_side:
-        raise ImageError(f"{size}; the shorter side must be at least {limits.min_side} pixels.")
+        raise ImageError(f"{size}; the shorter side must be at least {limits.min_side} pixels.", "image.too_thin",
+                         limit=limits.min_side, **params)
 
 
 def _pixel_limit_text(limits: ImageLimits) -> str:

@@ -47,7 +47,7 @@ def load_images(sources: Sequence[ImageSource], limits: Limits) -> list:
         try:
             images.append(load_image(source, ImageLimits(max_pixels=limits.max_pixels), name=name))
         except ImageError as error:
-            raise UserFacingError(str(error)) from None
+            raise UserFacingError(str(error), error.key, **error.params) from None
     return images
 
 
@@ -62,22 +62,26 @@ def check_file_size(source: ImageSource, name: str, limits: Limits) -> None:
         except OSError:
             return
     if size > limits.max_file_mb * MEGABYTE:
-        raise UserFacingError(f"{name} is {size / MEGABYTE:.1f} MB; the limit is {limits.max_file_mb} MB per file.")
+        raise UserFacingError(f"{name} is {size / MEGABYTE:.1f} MB; the limit is {limits.max_file_mb} MB per file.",
+                              "limit.file_size", name=name, size=f"{size / MEGABYTE:.1f}", limit=limits.max_file_mb)
 
 
 def check_request(request: Request, limits: Limits) -> None:
     question = request.question.strip()
     if not question:
-        raise UserFacingError("Please type a question.")
+        raise UserFacingError("Please type a question.", "warn.no_question")
     if len(request.question) > limits.max_question_chars:
         raise UserFacingError(f"The question is {len(request.question):,} characters long; "
-                              f"the limit is {limits.max_question_chars:,}.")
+                              f"the limit is {limits.max_question_chars:,}.", "limit.question_chars",
+                              count=len(request.question), limit=limits.max_question_chars)
     all_images = len(request.images) + sum(len(turn.images) for turn in request.history)
     if all_images > limits.max_images:
-        raise UserFacingError(f"This conversation would hold {all_images} images; the limit is {limits.max_images}.")
+        raise UserFacingError(f"This conversation would hold {all_images} images; the limit is {limits.max_images}.",
+                              "limit.images", count=all_images, limit=limits.max_images)
     if len(request.history) > limits.max_turns:
         raise UserFacingError(f"This conversation has {len(request.history)} earlier turns; the limit is "
-                              f"{limits.max_turns}. Press Clear to start a new one.")
+                              f"{limits.max_turns}. Press Clear to start a new one.", "limit.turns",
+                              count=len(request.history), limit=limits.max_turns)
 
 
 def check_question_tokens(loaded: LoadedModel, question: str, limits: Limits) -> None:
@@ -85,7 +89,8 @@ def check_question_tokens(loaded: LoadedModel, question: str, limits: Limits) ->
     tokens = len(encode_user_text(loaded.tokenizer, question))
     if tokens > limits.max_question_tokens:
         raise UserFacingError(f"The question is {tokens:,} tokens long; the limit is "
-                              f"{limits.max_question_tokens:,} tokens. Please shorten it.")
+                              f"{limits.max_question_tokens:,} tokens. Please shorten it.", "limit.question_tokens",
+                              count=tokens, limit=limits.max_question_tokens)
 
 
 def prepare_input(loaded: LoadedModel, request: Request, limits: Limits | None = None) -> PreparedInput:
@@ -117,7 +122,8 @@ def context_size(loaded: LoadedModel) -> int:
 def check_prompt_tokens(prompt_tokens: int, limits: Limits) -> None:
     if prompt_tokens > limits.max_prompt_tokens:
         raise UserFacingError(f"The prompt is {prompt_tokens:,} tokens (images included); the limit is "
-                              f"{limits.max_prompt_tokens:,}. Use fewer tiles, fewer images or a shorter question.")
+                              f"{limits.max_prompt_tokens:,}. Use fewer tiles, fewer images or a shorter question.",
+                              "limit.prompt_tokens", count=prompt_tokens, limit=limits.max_prompt_tokens)
 
 
 def check_context(prompt_tokens: int, answer_budget: int, context: int) -> None:
@@ -132,4 +138,5 @@ def check_context(prompt_tokens: int, answer_budget: int, context: int) -> None:
     raise UserFacingError(
         f"The prompt ({prompt_tokens:,} tokens, images included) plus the answer budget ({answer_budget:,} tokens) "
         f"is {needed:,} tokens; the limit is the model's context of {context:,} tokens. {advice}, "
-        "or start a new conversation.")
+        "or start a new conversation.", "limit.context", prompt=prompt_tokens, budget=answer_budget, needed=needed,
+        context=context, room=max(room, 0))

@@ -120,3 +120,14 @@ def test_the_sweep_plot_and_table_speak_chinese():
     assert figure.axes[0].get_title() == "思考预算扫描" and figure.axes[1].get_xlabel() == "思考预算"
     assert [tick.get_text() for tick in figure.axes[1].get_xticklabels()] == ["0", "不限"]
     assert sweep_headers(words)[0] == "思考预算" and sweep_table(rows, words)[1][5] == "参照（最大预算）"
+
+
+def test_a_refused_image_is_explained_in_chinese_to_a_chinese_browser(served, tmp_path):
+    fake = tmp_path / "notes.png"
+    fake.write_text("just text")
+    chinese = Client(served, verbose=False, headers={"Accept-Language": "zh-CN"})
+    with pytest.raises(AppError, match="notes.png 不是可读取的图片。支持的格式"):
+        chinese.predict(images=[handle_file(str(fake))], question="这是什么？", api_name="/reason")
+    english = Client(served, verbose=False, headers={"Accept-Language": "en"})
+    with pytest.raises(AppError, match="notes.png is not a readable image"):
+        english.predict(images=[handle_file(str(fake))], question="What is it?", api_name="/reason")

@@ -36,8 +36,9 @@ class Words:
         return template.format(**fields) if fields else template
 
     def event(self, key: str | None, params: dict | None, english: str) -> str:
-        """A model message by its key when this table has it, else its English text."""
-        if key and key in EN_TEXTS:
+        """A model message in this language by its key; the model's own English text when the page is
+        in English or the key is unknown."""
+        if key and key in EN_TEXTS and self.lang != "en":
             params = dict(params or {})
             if "setting" in params:  # a setting's name in this language
                 name_key = f"setting.{params['setting']}"

@@ -119,6 +119,28 @@ EN_TEXTS: dict[str, str] = {
     "tiles.totals": " = **{tile_count}** · **{tokens:,} image tokens** ({per_tile} per tile) · image {width}×{height} px",
     "tiles.one_tile": "1 tile",
     "tiles.tiles": "{count} tiles",
+    # refusals from the model package (English comes from the model's own message)
+    "limit.file_size": "{name} is {size} MB; the limit is {limit} MB per file.",
+    "limit.images": "This conversation would hold {count} images; the limit is {limit}.",
+    "limit.question_chars": "The question is {count:,} characters long; the limit is {limit:,}.",
+    "limit.question_tokens": "The question is {count:,} tokens long; the limit is {limit:,} tokens. Please shorten it.",
+    "limit.turns": "This conversation has {count} earlier turns; the limit is {limit}. Press Clear to start a new one.",
+    "limit.prompt_tokens": ("The prompt is {count:,} tokens (images included); the limit is {limit:,}. "
+                            "Use fewer tiles, fewer images or a shorter question."),
+    "limit.context": ("The prompt ({prompt:,} tokens, images included) plus the answer budget ({budget:,} tokens) "
+                      "is {needed:,} tokens; the limit is the model's context of {context:,} tokens. Lower the "
+                      "answer budget to at most {room:,} tokens, use fewer tiles or images, or start a new "
+                      "conversation."),
+    "image.unreadable_file": "{name} could not be read ({reason}).",
+    "image.empty": "{name} is not a readable image: the file is empty (0 bytes).",
+    "image.unreadable": "{name} is not a readable image. Supported formats: {formats}.",
+    "image.damaged": "{name} is not a readable image: its data is damaged or cut short.",
+    "image.bomb": ("{name} declares more than {declared} megapixels (a possible decompression bomb); "
+                   "the limit is {limit} megapixels."),
+    "image.bomb_decoded": "{name} is too large to decode safely; the limit is {limit} megapixels.",
+    "image.too_many_pixels": "{name} is {width}×{height} pixels ({megapixels} megapixels); the limit is {limit} megapixels.",
+    "image.too_long": "{name} is {width}×{height} pixels; the limit is {limit} pixels on the longer side.",
+    "image.too_thin": "{name} is {width}×{height} pixels; the shorter side must be at least {limit} pixels.",
     # live status and titles
     "status.waiting": "Waiting for the model…",
     "status.queue": "The model is busy: you are number {ahead} in the queue.",

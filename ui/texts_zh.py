@@ -114,6 +114,25 @@ ZH_TEXTS: dict[str, str] = {
     "tiles.totals": " = **{tile_count}** · **{tokens:,} 个图像 token**（每块 {per_tile} 个）· 图片 {width}×{height} 像素",
     "tiles.one_tile": "1 个图块",
     "tiles.tiles": "{count} 个图块",
+    # refusals from the model package (English comes from the model's own message)
+    "limit.file_size": "{name} 大小为 {size} MB；每个文件的上限是 {limit} MB。",
+    "limit.images": "这段对话将包含 {count} 张图片；上限是 {limit} 张。",
+    "limit.question_chars": "问题长度为 {count:,} 个字符；上限是 {limit:,} 个。",
+    "limit.question_tokens": "问题长度为 {count:,} 个 token；上限是 {limit:,} 个。请缩短问题。",
+    "limit.turns": "这段对话已有 {count} 轮；上限是 {limit} 轮。请按“清空”开始新的对话。",
+    "limit.prompt_tokens": "提示共 {count:,} 个 token（含图片）；上限是 {limit:,} 个。请减少切块、图片数量或缩短问题。",
+    "limit.context": ("提示（{prompt:,} 个 token，含图片）加上回答预算（{budget:,} 个 token）共 {needed:,} 个 token；"
+                      "上限是模型的上下文长度 {context:,} 个 token。请把回答预算降到最多 {room:,} 个 token，"
+                      "或减少切块和图片，或开始新的对话。"),
+    "image.unreadable_file": "无法读取 {name}（{reason}）。",
+    "image.empty": "{name} 不是可读取的图片：文件为空（0 字节）。",
+    "image.unreadable": "{name} 不是可读取的图片。支持的格式：{formats}。",
+    "image.damaged": "{name} 不是可读取的图片：数据已损坏或不完整。",
+    "image.bomb": "{name} 声明的像素超过 {declared} 百万（可能是解压炸弹）；上限是 {limit} 百万像素。",
+    "image.bomb_decoded": "{name} 太大，无法安全解码；上限是 {limit} 百万像素。",
+    "image.too_many_pixels": "{name} 为 {width}×{height} 像素（{megapixels} 百万像素）；上限是 {limit} 百万像素。",
+    "image.too_long": "{name} 为 {width}×{height} 像素；长边上限是 {limit} 像素。",
+    "image.too_thin": "{name} 为 {width}×{height} 像素；短边至少需要 {limit} 像素。",
     # live status and titles
     "status.waiting": "正在等待模型…",
     "status.queue": "模型正忙：你在队列中排第 {ahead} 位。",
