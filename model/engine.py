@@ -219,7 +219,7 @@ class LocalEngine:
                 item = run.events.get(timeout=1.0)
             except queue.Empty:
                 if not worker.is_alive() and run.events.empty():
-                    yield Error("The generation ended unexpectedly.", kind="internal")
+                    yield Error("The generation ended unexpectedly.", kind="internal", key="engine.ended")
                     return
                 continue
             if item is _END:
@@ -234,11 +234,13 @@ class LocalEngine:
         except torch.OutOfMemoryError:
             log.warning("out of memory", exc_info=True)
             _release_memory()  # only here: a full gc.collect() costs ~0.2 s per request
-            streamer.send(Error(_oom_message(options.max_tiles), kind="oom"))
+            streamer.send(Error(_oom_message(options.max_tiles), kind="oom", key="engine.oom",
+                                params={"max_tiles": options.max_tiles}))
         except Exception as exc:  # noqa: BLE001 - any failure must reach the person, not hang them
             log.exception("generation failed")
             streamer.send(Error(f"The model failed while answering ({type(exc).__name__}). "
-                                "The demo is still running; please try again.", kind="internal"))
+                                "The demo is still running; please try again.", kind="internal",
+                                key="engine.failed", params={"error": type(exc).__name__}))
         finally:
             streamer.flush()
             run.events.put(_END)

@@ -460,13 +460,14 @@ class RemoteEngine:
         where = f"The model server at {self.endpoint}"
         if isinstance(exc, openai.APITimeoutError):
             return Error(f"{where} did not answer within {self.timeout_s:g} s; it may be busy. Please try again.",
-                         "timeout")
+                         "timeout", "remote.timeout", {"endpoint": self.endpoint, "seconds": f"{self.timeout_s:g}"})
         if isinstance(exc, openai.APIConnectionError):
             cause = _short(str(exc.__cause__ or exc))
             if run.connected:
                 return Error(f"{where} closed the connection in the middle of the answer ({cause}). "
-                             "Please try again.", "backend")
-            return Error(f"{where} is not reachable ({cause}). Is it running, and is the endpoint right?", "backend")
+                             "Please try again.", "backend", "remote.dropped", {"endpoint": self.endpoint, "cause": cause})
+            return Error(f"{where} is not reachable ({cause}). Is it running, and is the endpoint right?", "backend",
+                         "remote.unreachable", {"endpoint": self.endpoint, "cause": cause})
         if isinstance(exc, openai.APIStatusError):
             return Error(_status_message(where, exc), "backend")
         if isinstance(exc, openai.APIError):

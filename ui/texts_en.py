@@ -141,6 +141,13 @@ EN_TEXTS: dict[str, str] = {
     "image.too_many_pixels": "{name} is {width}×{height} pixels ({megapixels} megapixels); the limit is {limit} megapixels.",
     "image.too_long": "{name} is {width}×{height} pixels; the limit is {limit} pixels on the longer side.",
     "image.too_thin": "{name} is {width}×{height} pixels; the shorter side must be at least {limit} pixels.",
+    "engine.oom": ("The GPU ran out of memory for this question. Try fewer tiles per image (now up to "
+                   "{max_tiles}), fewer images, or smaller thinking and answer budgets."),
+    "engine.failed": "The model failed while answering ({error}). The demo is still running; please try again.",
+    "engine.ended": "The generation ended unexpectedly.",
+    "remote.timeout": "The model server at {endpoint} did not answer within {seconds} s; it may be busy. Please try again.",
+    "remote.dropped": "The model server at {endpoint} closed the connection in the middle of the answer ({cause}). Please try again.",
+    "remote.unreachable": "The model server at {endpoint} is not reachable ({cause}). Is it running, and is the endpoint right?",
     # live status and titles
     "status.waiting": "Waiting for the model…",
     "status.queue": "The model is busy: you are number {ahead} in the queue.",

@@ -133,6 +133,12 @@ ZH_TEXTS: dict[str, str] = {
     "image.too_many_pixels": "{name} 为 {width}×{height} 像素（{megapixels} 百万像素）；上限是 {limit} 百万像素。",
     "image.too_long": "{name} 为 {width}×{height} 像素；长边上限是 {limit} 像素。",
     "image.too_thin": "{name} 为 {width}×{height} 像素；短边至少需要 {limit} 像素。",
+    "engine.oom": "回答这个问题时 GPU 内存不足。请减少每张图片的切块数（当前最多 {max_tiles}）、图片数量，或调小思考和回答预算。",
+    "engine.failed": "模型作答时出错（{error}）。演示仍在运行，请重试。",
+    "engine.ended": "生成意外结束。",
+    "remote.timeout": "位于 {endpoint} 的模型服务器在 {seconds} 秒内没有响应，可能正忙。请重试。",
+    "remote.dropped": "位于 {endpoint} 的模型服务器在作答中途断开了连接（{cause}）。请重试。",
+    "remote.unreachable": "无法连接位于 {endpoint} 的模型服务器（{cause}）。它在运行吗？地址正确吗？",
     # live status and titles
     "status.waiting": "正在等待模型…",
     "status.queue": "模型正忙：你在队列中排第 {ahead} 位。",
