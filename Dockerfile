@@ -9,8 +9,9 @@ ENV DEBIAN_FRONTEND=noninteractive \
     HF_HOME=/data/hf \
     PATH=/opt/venv/bin:$PATH
 
+# fonts-noto-cjk: Chinese labels in the budget sweep's plot and the tiles preview.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates curl \
+    && apt-get install -y --no-install-recommends python3 python3-venv ca-certificates curl fonts-noto-cjk \
     && rm -rf /var/lib/apt/lists/*
 
 # Ubuntu's image ships a user with uid 1000; the demo's user takes that id (as on Spaces).
