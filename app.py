@@ -183,6 +183,10 @@ def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
 
 
+# Sessions whose state Gradio keeps in memory (its default, 10,000, holds ~80 KB each); the oldest go first.
+STATE_SESSIONS = 1_000
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -193,7 +197,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
-                max_file_size=args.max_file_size, **launch_kwargs())
+                max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
 
 
 if __name__ == "__main__":

@@ -62,7 +62,7 @@ def test_reason_endpoint_streams_dicts_and_ends_with_stats(app):
     assert final["stats"]["image_tiles"] and isinstance(final["stats"]["image_tiles"], list)
     assert final["stats"]["prompt_tokens"] > 0
     assert final["reasoning"]
-    assert all(set(update) == {"reasoning", "answer", "stats"} for update in job.outputs())
+    assert all(set(update) == {"reasoning", "answer", "status", "stats"} for update in job.outputs())
 
 
 def test_cancel_mid_stream_frees_the_engine(app, tiny_engine):

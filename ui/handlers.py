@@ -493,8 +493,9 @@ class Handlers:
             """Answer a question about one or more images with a visible chain of thought.
 
             The model thinks first, then answers; the reply streams as dicts with "reasoning" (the
-            thinking so far), "answer" (the answer so far) and "stats" (tokens, tiles, seconds and the
-            finish reason; filled in the last dict, which is the final result).
+            thinking so far), "answer" (the answer so far), "status" (while waiting: the place in
+            line) and "stats" (tokens, tiles, seconds and the finish reason; filled in the last dict,
+            which is the final result).
 
             Args:
                 images: the images the question is about (PNG, JPEG, WebP, GIF; may be empty).
@@ -527,7 +528,8 @@ class Handlers:
         try:
             for frame in self._frames(stream, live):
                 thinking, answer = frame.texts()
-                yield {"reasoning": thinking, "answer": answer,
+                waiting = frame.status if frame.thinking_started is None else ""
+                yield {"reasoning": thinking, "answer": answer, "status": waiting,
                        "stats": frame.stats.as_dict() if frame.stats else {}}
         finally:
             stream.close()

@@ -53,7 +53,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                 exports = _export_buttons()
         _wire(handlers, chat, controls, exports, records, status, timer)
         _wire_views(handlers, chat, sweep, controls)
-        gr.api(handlers.reason_api(), api_name="reason")
+        gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     if start_loading:
@@ -134,7 +134,7 @@ def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> 
     tiles_slider.change(**preview)
     sweep["run"].click(handlers.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
                        [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
-                       api_visibility="undocumented", concurrency_id="generate", show_progress="hidden")
+                       api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
     sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
 
 
@@ -185,10 +185,10 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     # name and range, and each file is checked to be an upload (see handlers._api_image_path).
     page_only = {"api_visibility": "undocumented", "preprocess": False}
     sent = gr.on([chat["box"].submit, chat["send"].click], handlers.send, [chat["box"], records, *controls],
-                 outputs, api_name="chat", concurrency_id="generate", show_progress="hidden", **page_only)
+                 outputs, api_name="chat", concurrency_id="generate", show_progress="minimal", **page_only)
     regenerated = chat["regenerate"].click(handlers.regenerate, [records, *controls], outputs,
                                            api_name="regenerate", concurrency_id="generate",
-                                           show_progress="hidden", **page_only)
+                                           show_progress="minimal", **page_only)
     chat["stop"].click(handlers.stop, None, None, queue=False, api_name="stop", **page_only)
     undone = chat["undo"].click(handlers.undo, [records], outputs, **private)
     cleared = chat["clear"].click(handlers.clear, None, outputs, cancels=[sent, regenerated], **private)
