@@ -109,7 +109,7 @@ def print_table(outcomes: list[Outcome], seconds: float, rss: tuple[float, float
         ("RSS before / after (MB), server process", f"{rss[0]:.0f} / {rss[1]:.0f}"),
     ]
     print(f"load: {args.clients} clients x {args.questions} questions, tiny model, concurrency {args.concurrency} "
-          f"per endpoint, queue max {args.max_queue}; {os.cpu_count()} CPU cores; {seconds:.1f} s\n")
+          f"(one pool for /chat and /reason), queue max {args.max_queue}; {os.cpu_count()} CPU cores; {seconds:.1f} s\n")
     print("| measure | value |\n|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
@@ -122,7 +122,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--questions", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, default=4, help="Gradio's concurrency limit per endpoint")
+    parser.add_argument("--concurrency", type=int, default=4,
+                        help="Gradio's concurrency limit of the answering pool (/chat and /reason share it)")
     parser.add_argument("--max-queue", type=int, default=64, help="Gradio's queue max_size")
     parser.add_argument("--timeout", type=float, default=600, help="seconds for the whole load")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
