@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.child_server import free_port, start_child  # noqa: E402
 from tests.app_drive import dice_puzzles, reason_kwargs  # noqa: E402
 from tests.load_scenario import Outcome, crowd, run_load  # noqa: E402
 
@@ -43,32 +43,10 @@ def serve(port: int, concurrency: int, max_queue: int) -> None:
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--concurrency", str(args.concurrency),
-                              "--max-queue", str(args.max_queue)], cwd=ROOT)
-    wait_ready(port, child)
+    child = start_child(__file__, port, "--concurrency", str(args.concurrency), "--max-queue", str(args.max_queue))
     return child, f"http://127.0.0.1:{port}/"
-
-
-def wait_ready(port: int, child: subprocess.Popen, timeout: float = 180) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and child.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise SystemExit("the app did not start")
 
 
 def rss_mb(pid: int) -> float:

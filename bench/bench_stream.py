@@ -15,8 +15,6 @@ import argparse
 import json
 import os
 import re
-import socket
-import subprocess
 import sys
 import time
 import uuid
@@ -25,6 +23,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.child_server import free_port, start_child  # noqa: E402
 
 WINDOWS = (1_000, 4_000, 8_000, 16_000)
 WORDS = ("so", "the", "area", "is", "half", "of", "base", "times", "height;", "check:", "6·8", "=", "48,",
@@ -155,25 +155,6 @@ def print_table(reader: Reader, elapsed: float, rate: float) -> None:
     print(f"Completion message (Gradio sends the whole final value once): {reader.final_bytes:,} bytes.")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_ready(port: int, child: subprocess.Popen, timeout: float = 120) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and child.poll() is None:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/config", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    raise SystemExit("the app did not start")
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=WINDOWS[-1])
@@ -184,10 +165,8 @@ def main() -> int:
         serve(args.serve, args.tokens, args.rate)
         return 0
     port = free_port()
-    child = subprocess.Popen([sys.executable, __file__, "--serve", str(port), "--tokens", str(args.tokens),
-                              "--rate", str(args.rate)], cwd=ROOT)
+    child = start_child(__file__, port, "--tokens", str(args.tokens), "--rate", str(args.rate), timeout=120)
     try:
-        wait_ready(port, child)
         started = time.monotonic()
         reader = run_stream(port, child.pid)
         print_table(reader, time.monotonic() - started, args.rate)

@@ -84,15 +84,21 @@ def assert_answers_next(client: Client, engine, puzzle) -> None:
 # -- Stop, cancel, closed tab: the model is free within one step
 
 
+def long_chat_mid_thinking(client, observed, puzzle, passes):
+    """A /chat with no thinking limit, once its thinking streams: (job, the engine run serving it)."""
+    earlier = len(observed.runs)
+    job = client.submit(*chat_args(puzzle.question, [puzzle.path], no_limit=True, answer_budget=256),
+                        api_name="/chat")
+    run = observed.wait_for_run(earlier + 1, WAIT_S)
+    wait_until(lambda: mid_thinking(job, passes), WAIT_S, "the thinking to stream")
+    return job, run
+
+
 def test_stop_mid_thinking_frees_the_model_within_one_step(app, observed, tiny_engine, puzzle):
     _, url = app
     client = Client(url, verbose=False)
-    earlier = len(observed.runs)
     with slowed(tiny_engine, STEP_S), PassCounter(tiny_engine.loaded.model) as passes:
-        job = client.submit(*chat_args(puzzle.question, [puzzle.path], no_limit=True, answer_budget=256),
-                            api_name="/chat")
-        run = observed.wait_for_run(earlier + 1, WAIT_S)
-        wait_until(lambda: mid_thinking(job, passes), WAIT_S, "the thinking to stream")
+        job, run = long_chat_mid_thinking(client, observed, puzzle, passes)
         pressed = threading.Event()
         passes.watch("Stop pressed", pressed)
         passes.watch("Stop flag set", run.request.stop)
@@ -111,12 +117,8 @@ def test_stop_mid_thinking_frees_the_model_within_one_step(app, observed, tiny_e
 def test_a_cancelled_job_frees_the_model_within_one_step(app, observed, tiny_engine, puzzle):
     _, url = app
     client = Client(url, verbose=False)
-    earlier = len(observed.runs)
     with slowed(tiny_engine, STEP_S), PassCounter(tiny_engine.loaded.model) as passes:
-        job = client.submit(*chat_args(puzzle.question, [puzzle.path], no_limit=True, answer_budget=256),
-                            api_name="/chat")
-        run = observed.wait_for_run(earlier + 1, WAIT_S)
-        wait_until(lambda: mid_thinking(job, passes), WAIT_S, "the thinking to stream")
+        job, run = long_chat_mid_thinking(client, observed, puzzle, passes)
         cancelled = threading.Event()
         passes.watch("cancel sent", cancelled)
         passes.watch("stream closed", run.closed_early)
