@@ -27,7 +27,8 @@ from PIL import Image
 from model.events import SEED_MAX, TEMPERATURE_MAX, TEMPERATURE_MIN, THINKING_BUDGET_MAX, GenerationOptions
 from model.limits import DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUESTION_CHARS, DEFAULT_MAX_QUESTION_TOKENS
 from tests.test_app_e2e import EXAMPLE, chat_args
-from ui.handlers import CONTROL_NAMES, ModelInfo
+from ui.controls import CONTROL_NAMES
+from ui.handlers import ModelInfo
 from ui.layout import build_app
 
 QUESTION = "How many red shapes are there?"

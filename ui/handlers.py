@@ -10,6 +10,7 @@
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
 - `Handlers.reason` is the `/reason` API endpoint: dicts of reasoning, answer and stats.
+- `Handlers.views`: the tiles preview and the budget sweep (`ui.views`), sharing sessions and limits.
 - `ServingPolicy`: the per-IP rate limit (off unless set) and what the request log may hold;
   every request that reaches a handler leaves one structured line (`ui.requestlog`).
 Nothing here imports torch or transformers.
@@ -22,28 +23,27 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence, Union
 
 import gradio as gr
 from gradio import FileData
-from gradio.utils import get_upload_folder, is_in_or_equal
 
-from model.events import (NO_LIMIT, Done, Error, Event, FinishReason, GenerationOptions, Request, Status,
-                          UserFacingError)
-from ui.i18n import EN, Words, language_of
+from model.events import Done, Error, Event, FinishReason, GenerationOptions, Request, Status
+from ui.i18n import EN, Words
 from ui.ratelimit import RateLimiter, client_address
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
                        stats_line, tokens_text, transcript_html, transcript_markdown)
 from ui.requestlog import RequestLog
-from ui.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
-from ui.tiling_view import side_by_side, tiling_overlay, tiling_settings
+from ui.views import ViewHandlers
+from ui.controls import options_from_controls, validated_options
+from ui.sessions import SessionLanguages, SessionRuns, session_of
+from ui.uploads import image_path
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
-EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 MAX_EXPORT_DIRS = 64  # transcripts are rewritten after every answer; older folders are removed
 
 
@@ -139,82 +139,6 @@ def _is_factory(source: Any) -> bool:
     return callable(source) and not hasattr(source, "stream")
 
 
-class SessionRuns:
-    """One running answer per browser session, and the Stop flag of each."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stops: dict[str, threading.Event] = {}
-
-    def begin(self, session: str) -> threading.Event | None:
-        with self._lock:
-            if session in self._stops:
-                return None
-            self._stops[session] = threading.Event()
-            return self._stops[session]
-
-    def end(self, session: str, stop: threading.Event) -> None:
-        with self._lock:
-            if self._stops.get(session) is stop:
-                del self._stops[session]
-
-    def stop(self, session: str) -> bool:
-        with self._lock:
-            stop = self._stops.get(session)
-        if stop is not None:
-            stop.set()
-        return stop is not None
-
-
-class SessionLanguages:
-    """The language each session picked with the switch; else the browser's (Accept-Language).
-    At most `max_sessions` choices are kept, the oldest forgotten first."""
-
-    def __init__(self, max_sessions: int = 10_000):
-        self.max_sessions = max_sessions
-        self._chosen: OrderedDict[str, str] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def choose(self, request: gr.Request | None, lang: str) -> None:
-        session = _session(request)
-        if not session:
-            return
-        with self._lock:
-            self._chosen.pop(session, None)
-            self._chosen[session] = lang
-            while len(self._chosen) > self.max_sessions:
-                self._chosen.popitem(last=False)
-
-    def lang(self, request: gr.Request | None) -> str:
-        with self._lock:
-            chosen = self._chosen.get(_session(request) or "")
-        headers = getattr(request, "headers", None) or {}
-        return chosen or language_of(headers.get("accept-language"))
-
-    def words(self, request: gr.Request | None) -> Words:
-        return Words(self.lang(request))
-
-
-# Order of the option controls passed to send/regenerate (see layout.py).
-CONTROL_NAMES = ("thinking_budget", "no_limit", "answer_budget", "temperature", "top_p", "top_k",
-                 "repetition_penalty", "max_tiles", "seed")
-
-
-def options_from_controls(values: Sequence[Any], words: Words = EN) -> GenerationOptions:
-    """Slider values -> validated options; raises gr.Error naming a bad value."""
-    raw = dict(zip(CONTROL_NAMES, values))
-    if raw.pop("no_limit"):
-        raw["thinking_budget"] = NO_LIMIT
-    return _validated(words, **raw)
-
-
-def _validated(words: Words, **raw: Any) -> GenerationOptions:
-    try:
-        return GenerationOptions.validated(**raw)
-    except UserFacingError as error:
-        raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
-
-
 def _until_stopped(stream: Iterator[Event], stop: threading.Event) -> Iterator[Event]:
     """The engine's events; Stop pressed while still waiting in line ends the run there."""
     for event in stream:
@@ -248,6 +172,7 @@ class Handlers:
         self.limiter = RateLimiter(self.policy.rate_limit_per_minute)
         self.request_log = RequestLog(self.policy.log_questions)
         self.languages = SessionLanguages()
+        self.views = ViewHandlers(self)
         self._export_dirs: deque[Path] = deque()
 
     # ---- chat -----------------------------------------------------------------------------
@@ -257,9 +182,9 @@ class Handlers:
         message = message or {}
         question = (message.get("text") or "").strip()
         words = self.languages.words(request)
-        images = [_api_image_path(item, words) for item in message.get("files") or []]
-        engine = self._engine_or_warn(words)
-        if engine is None or not self._has_question(question, words):
+        images = [image_path(item, words) for item in message.get("files") or []]
+        engine = self.engine_or_warn(words)
+        if engine is None or not self.has_question(question, words):
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         options = options_from_controls(controls, words)
@@ -268,7 +193,7 @@ class Handlers:
 
     def regenerate(self, records: Records, request: gr.Request, *controls: Any):
         words = self.languages.words(request)
-        engine = self._engine_or_warn(words)
+        engine = self.engine_or_warn(words)
         if engine is None or not records:
             if engine is not None:
                 gr.Warning(words("warn.nothing_to_regenerate"))
@@ -281,9 +206,9 @@ class Handlers:
 
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
                 options: GenerationOptions, request: gr.Request | None, restore: tuple):
-        session = _session(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
+        session = session_of(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
         words = self.languages.words(request)
-        refusal = self._rate_refusal(request, "chat", question, images, words)
+        refusal = self.rate_refusal(request, "chat", question, images, words)
         if refusal:
             gr.Warning(refusal, title=words("warn.please_wait"))
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -332,7 +257,7 @@ class Handlers:
             live.error = Error(EN("error.internal"), key="error.internal")
 
     def stop(self, request: gr.Request = None) -> None:
-        session = _session(request)
+        session = session_of(request)
         if session:
             self.runs.stop(session)
 
@@ -347,7 +272,7 @@ class Handlers:
         return [], _box(), (), ""
 
     def _running(self, request: gr.Request | None) -> bool:
-        session = _session(request) or uuid.uuid4().hex
+        session = session_of(request) or uuid.uuid4().hex
         stop = self.runs.begin(session)
         if stop is None:
             gr.Warning(self.languages.words(request)("warn.still_answering"))
@@ -355,96 +280,28 @@ class Handlers:
         self.runs.end(session, stop)
         return False
 
-    def _engine_or_warn(self, words: Words) -> Engine | None:
+    def engine_or_warn(self, words: Words) -> Engine | None:
         if self.slot.engine is None:
             gr.Warning(self.slot.busy_message(words))
         return self.slot.engine
 
     @staticmethod
-    def _has_question(question: str, words: Words) -> bool:
+    def has_question(question: str, words: Words) -> bool:
         if not question:
             gr.Warning(words("warn.no_question"))
         return bool(question)
 
-    # ---- what the model sees, and the budget sweep --------------------------------------------
-
-    def tiling_preview(self, message: dict | None, max_tiles: Any, request: gr.Request = None):
-        """The tiles each image in the box will be cut into, drawn over it, and what they cost."""
-        words = self.languages.words(request)
-        paths = [_file_path(item) for item in (message or {}).get("files") or []]
-        if not paths:
-            return None, words("tiles.empty")
-        tiles = _validated(words, max_tiles=max_tiles).max_tiles
-        pictures, lines = [], []
-        for number, path in enumerate(paths, 1):
-            try:
-                picture, summary = tiling_overlay(path, tiles, words=words, **tiling_settings(self.slot.engine))
-            except UserFacingError as error:
-                lines.append(f"{number}. ⚠️ {words.event(error.key, error.params, str(error))}")
-                continue
-            pictures.append(picture)
-            lines.append(f"{number}. {summary.describe(words)}")
-        return side_by_side(pictures), "\n".join(lines)
-
-    def sweep(self, image: str | None, question: str, budgets_text: str, request: gr.Request, *controls: Any):
-        """Answer one question at each budget in turn: (progress, table, plot) updates; Stop ends it."""
-        words = self.languages.words(request)
-        question = (question or "").strip()
-        engine = self._engine_or_warn(words)
-        if engine is None or not self._has_question(question, words):
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
-        try:
-            budgets = parse_budgets(budgets_text)
-        except UserFacingError as error:
-            raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
-        options = options_from_controls(controls, words)
-        images = [_api_image_path(image, words)] if image else []
-        session = _session(request) or uuid.uuid4().hex
-        refusal = self._rate_refusal(request, "sweep", question, images, words)
-        stop = None if refusal else self.runs.begin(session)
-        if stop is None:
-            gr.Warning(refusal or words("warn.still_answering_last"))
-            yield gr.skip(), gr.skip(), gr.skip()
-            return
-        try:
-            sweep = run_sweep(engine, question, images, budgets, options, stop)
-            yield from self._sweep_frames(sweep, words, lambda row: self._log_sweep_row(row, session, question, images))
-        finally:
-            self.runs.end(session, stop)
-
-    def _sweep_frames(self, sweep: Iterator[SweepProgress], words: Words, log_row: Callable):
-        shown_rows: tuple = ()
-        try:
-            for progress in sweep:
-                if progress.rows == shown_rows:  # the plot is redrawn only when a run has ended
-                    yield progress_html(progress, words), gr.skip(), gr.skip()
-                    continue
-                for row in progress.rows[len(shown_rows):]:
-                    log_row(row)
-                shown_rows = progress.rows
-                table = gr.Dataframe(value=sweep_table(progress.rows, words), headers=sweep_headers(words))
-                yield progress_html(progress, words), table, sweep_plot(progress.rows, words)
-        finally:
-            sweep.close()
-
     # ---- limits and logs ------------------------------------------------------------------
 
-    def _rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
+    def rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
                       words: Words) -> str:
         """The message for a request over the per-address limit (it is logged), else ""."""
         wait_s = self.limiter.check(client_address(request, self.policy.trust_forwarded))
         if not wait_s:
             return ""
-        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=_session(request),
+        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=session_of(request),
                                question=question, images=images, stats=None, finish="rate_limited", seconds=0.0)
         return words("error.rate_limited", limit=self.limiter.per_minute, wait=f"{wait_s:.0f}")
-
-    def _log_sweep_row(self, row, session: str, question: str, images: Sequence[Any]) -> None:
-        stats = {"thinking_tokens": row.thinking_tokens, "answer_tokens": row.answer_tokens}
-        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=f"sweep:{row.budget}", session=session,
-                               question=question, images=images, stats=stats, finish=row.finish_reason.value,
-                               seconds=row.seconds, error_kind="input" if row.error else None)
 
     def _log(self, request: Request, endpoint: str, session: str | None, live: LiveTurn, started: float) -> None:
         finish = live.finish.value if live.finish else ("error" if live.error else "closed")
@@ -506,7 +363,7 @@ class Handlers:
                 top_p: nucleus sampling mass (0.01 to 1).
                 seed: random seed for a reproducible answer; -1 = random.
             """
-            options = _validated(handlers.languages.words(request), thinking_budget=thinking_budget,
+            options = validated_options(handlers.languages.words(request), thinking_budget=thinking_budget,
                                  answer_budget=max_new_tokens,
                                  temperature=temperature, top_p=top_p, seed=seed)
             yield from handlers._reason(images or [], question, options, request)
@@ -518,8 +375,8 @@ class Handlers:
         engine, words = self.slot.engine, self.languages.words(request)
         if engine is None:
             raise gr.Error(self.slot.busy_message(words), print_exception=False)
-        paths = [_api_image_path(item, words) for item in images]
-        refusal = self._rate_refusal(request, "reason", question or "", paths, words)
+        paths = [image_path(item, words) for item in images]
+        refusal = self.rate_refusal(request, "reason", question or "", paths, words)
         if refusal:
             raise gr.Error(refusal, title=words("warn.please_wait"), print_exception=False)
         live = LiveTurn(question, paths)
@@ -533,53 +390,10 @@ class Handlers:
                        "stats": frame.stats.as_dict() if frame.stats else {}}
         finally:
             stream.close()
-            self._log(call, "reason", _session(request), live, started)
+            self._log(call, "reason", session_of(request), live, started)
         if live.error is not None:
             raise gr.Error(_error_text(live.error, words), print_exception=False)
 
 
-def _session(request: gr.Request | None) -> str | None:
-    return getattr(request, "session_hash", None)
-
-
-def _file_path(item: Any) -> str:
-    if isinstance(item, dict):
-        return item["path"]
-    return str(getattr(item, "path", item))
-
-
 def _error_text(error: Error, words: Words) -> str:
     return words.event(error.key, error.params, error.message)
-
-
-def _api_image_path(item: Any, words: Words = EN) -> str:
-    """A FileData dict (uploaded by the client), a data: URL, a public http(s) URL or a path; only
-    uploads, fetched URLs and bundled examples are readable."""
-    path = _file_path(item)
-    if not isinstance(path, str) or not path:
-        raise gr.Error(words("error.upload_only"), print_exception=False)
-    if path.startswith(("data:", "http://", "https://")):
-        return _fetched(path, words)
-    candidate = Path(path)
-    if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
-        candidate = EXAMPLES_DIR.parent.parent / candidate
-    allowed = (Path(get_upload_folder()), EXAMPLES_DIR)
-    if not any(is_in_or_equal(str(candidate), str(folder)) for folder in allowed):
-        raise gr.Error(words("error.not_uploaded", name=candidate.name), print_exception=False)
-    return str(candidate)
-
-
-def _fetched(url: str, words: Words) -> str:
-    """An image given by URL (as MCP clients send them), saved into Gradio's upload folder.
-    Gradio's own helpers do the work: base64 decoding, and downloads that refuse private,
-    loopback and link-local addresses (no requests into the host's network)."""
-    from gradio import processing_utils
-
-    folder = get_upload_folder()
-    try:
-        if url.startswith("data:"):
-            return processing_utils.save_base64_to_cache(url, folder)
-        return processing_utils.ssrf_protected_download(url, folder)
-    except Exception as error:  # noqa: BLE001 - any failure is the sender's to fix; the message says which URL
-        log.info("image URL refused: %s", type(error).__name__)
-        raise gr.Error(words("error.url_refused", url=url[:80]), print_exception=False) from None

@@ -17,7 +17,8 @@ from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
-from ui.handlers import CONTROL_NAMES, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
+from ui.controls import CONTROL_NAMES
+from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
 from ui.sweep import sweep_headers
 
@@ -127,12 +128,12 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
 def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> None:
     """The tiling preview follows the box and the max-tiles slider; the sweep runs like an answer."""
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
-    preview = {"fn": handlers.tiling_preview, "inputs": [chat["box"], tiles_slider],
+    preview = {"fn": handlers.views.tiling_preview, "inputs": [chat["box"], tiles_slider],
                "outputs": [chat["tiling"], chat["tiling_summary"]], "api_visibility": "private",
                "show_progress": "hidden", "trigger_mode": "always_last", "concurrency_id": "preview"}
     chat["box"].change(**preview)
     tiles_slider.change(**preview)
-    sweep["run"].click(handlers.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
+    sweep["run"].click(handlers.views.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
                        [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
                        api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
     sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
@@ -234,13 +235,13 @@ def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, statu
     def on_load(message, tiles, request: gr.Request):
         lang = handlers.languages.lang(request)
         return (lang, *handlers.status(request), headers(Words(lang)),
-                *handlers.tiling_preview(message, tiles, request))
+                *handlers.views.tiling_preview(message, tiles, request))
 
     def switch(lang: str, past, message, tiles, request: gr.Request):
         handlers.languages.choose(request, lang)
         words = Words(lang)
         return (*relabelled(targets, words), history_messages(past, words), handlers.slot.status_markdown(words),
-                headers(words), *handlers.tiling_preview(message, tiles, request))
+                headers(words), *handlers.views.tiling_preview(message, tiles, request))
 
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
     preview = [chat["tiling"], chat["tiling_summary"]]
