@@ -1,10 +1,12 @@
-"""The page: chat with thought bubbles on the left, settings on the right, examples below.
+"""The page: a Chat tab (thought bubbles, the tiles preview, examples) and a Budget sweep tab on
+the left, settings on the right, a language switch at the top.
 
-`build_app(engine_or_factory, info)` returns the `gr.Blocks` (queue configured, `/chat`,
-`/regenerate`, `/stop` and `/reason` endpoints); a factory `(progress) -> engine` is run in a
-background thread so the page is served while the model loads. `launch_kwargs()` holds what
-Gradio 6 takes at launch rather than in `gr.Blocks` (theme, CSS).
-Every slider's range comes from the named bounds in `model/events.py`.
+`build_app(engine_or_factory, info)` returns the `gr.Blocks` (queue configured; `/reason` is the
+documented endpoint, also the MCP tool; the page's own `/chat`, `/regenerate`, `/stop` and `/sweep`
+are callable but undocumented); a factory `(progress) -> engine` is run in a background thread so
+the page is served while the model loads. `launch_kwargs()` holds what Gradio 6 takes at launch
+rather than in `gr.Blocks` (theme, CSS, translations). Every visible text is a key of `ui.i18n`;
+every slider's range comes from the named bounds in `model/events.py`.
 """
 from __future__ import annotations
 
