@@ -93,7 +93,7 @@ def _chat_column(info: ModelInfo) -> dict[str, Any]:
     stats = gr.Markdown("", elem_id="stats-line")
     with gr.Accordion(LABEL("tiles.title"), open=True, elem_id="tiling"):
         tiling = gr.Image(type="pil", show_label=False, interactive=False, height=300, elem_id="tiling-image",
-                          buttons=["fullscreen"])
+                          buttons=["fullscreen"], visible=False)
         tiling_summary = gr.Markdown(LABEL("tiles.empty"), elem_id="tiling-summary")
     examples = load_examples(info.is_tiny)
     if examples:
@@ -130,11 +130,11 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
 def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> None:
     """The tiling preview follows the box and the max-tiles slider; the sweep runs like an answer."""
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
-    preview = {"fn": handlers.views.tiling_preview, "inputs": [chat["box"], tiles_slider],
-               "outputs": [chat["tiling"], chat["tiling_summary"]], "api_visibility": "private",
-               "show_progress": "hidden", "trigger_mode": "always_last", "concurrency_id": "preview"}
-    chat["box"].change(**preview)
-    tiles_slider.change(**preview)
+    # One listener for both triggers: the page sends the next redraw only when the last one is back
+    # (always_last), so a slow redraw for an older value cannot land after a newer one.
+    gr.on([chat["box"].change, tiles_slider.change], handlers.views.tiling_panel, [chat["box"], tiles_slider],
+          [chat["tiling"], chat["tiling_summary"]], api_visibility="private", show_progress="hidden",
+          trigger_mode="always_last", concurrency_id="preview")
     sweep["run"].click(handlers.views.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
                        [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
                        api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
@@ -237,13 +237,13 @@ def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, statu
     def on_load(message, tiles, request: gr.Request):
         lang = handlers.languages.lang(request)
         return (lang, *handlers.status(request), headers(Words(lang)),
-                *handlers.views.tiling_preview(message, tiles, request))
+                *handlers.views.tiling_panel(message, tiles, request))
 
     def switch(lang: str, past, message, tiles, request: gr.Request):
         handlers.languages.choose(request, lang)
         words = Words(lang)
         return (*relabelled(targets, words), history_messages(past, words), handlers.slot.status_markdown(words),
-                headers(words), *handlers.views.tiling_preview(message, tiles, request))
+                headers(words), *handlers.views.tiling_panel(message, tiles, request))
 
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
     preview = [chat["tiling"], chat["tiling_summary"]]

@@ -49,6 +49,11 @@ class ViewHandlers:
             lines.append(f"{number}. {summary.describe(words)}")
         return side_by_side(pictures), "\n".join(lines)
 
+    def tiling_panel(self, message: dict | None, max_tiles: Any, request: gr.Request = None):
+        """`tiling_preview` for the page: the picture hidden while there is nothing to draw."""
+        picture, summary = self.tiling_preview(message, max_tiles, request)
+        return gr.Image(value=picture, visible=picture is not None), summary
+
     def sweep(self, image: str | None, question: str, budgets_text: str, request: gr.Request, *controls: Any):
         """Answer one question at each budget in turn: (progress, table, plot) updates; Stop ends it."""
         words = self.chat.languages.words(request)
