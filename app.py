@@ -15,7 +15,7 @@ import os
 from typing import Callable, Sequence
 
 from model import registry
-from model.events import GenerationOptions, UserFacingError
+from model.events import GenerationOptions, Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
@@ -130,7 +130,8 @@ def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: s
         from model.loader import load
 
         loaded = load(spec, quantization=quantization, progress=progress)
-        progress(f"{spec.name} is ready on {loaded.device_label}.")
+        progress(Status(f"{spec.name} is ready on {loaded.device_label}.", "load.ready",
+                        {"name": spec.name, "device": loaded.device_label}))
         return LocalEngine(loaded, max_seconds=max_seconds)
 
     return load_engine
@@ -157,7 +158,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
 
         engine = RemoteEngine(args.endpoint, model=args.model, timeout_s=args.timeout,
                               max_seconds=args.max_seconds, budget_mode=args.budget_mode)
-        progress(f"Answering through {engine.endpoint}.")
+        progress(Status(f"Answering through {engine.endpoint}.", "load.remote", {"endpoint": engine.endpoint}))
         return engine
 
     return connect

@@ -3,7 +3,8 @@
 `load(spec, ...) -> LoadedModel` accepts an official-format or native-format folder or Hub id.
 Hub downloads go through huggingface_hub (its progress bars, resumable, cached) and fetch only
 weights, configs and tokenizer files: no Python file from the Hub is fetched or executed.
-`progress(message)` is called with short human-readable phases for the UI's status line.
+`progress(status)` is called with a `Status` per phase (its message is short and human-readable; its
+key names it for pages in other languages) for the UI's status line.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ from transformers import (AutoTokenizer, InternVLConfig, InternVLForConditionalG
 
 from model.checkpoint import (IMAGE_CONTEXT_TOKEN, CheckpointError, SkyworkR1VForConditionalGeneration,
                               detect_layout, language_layer_count, official_device_map, translate_config)
+from model.events import Status
 from model.registry import ModelSpec
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
+Progress = Callable[[Status], None]
 _HUB_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.tiktoken", "*.txt", "*.jinja"]
 
 
@@ -56,7 +58,8 @@ def fetch(source: str, progress: Progress) -> Path:
         return path
     from huggingface_hub import snapshot_download
 
-    progress(f"Downloading {source} (first run only; cached afterwards)…")
+    progress(Status(f"Downloading {source} (first run only; cached afterwards)…", "load.downloading",
+                    {"source": source}))
     return Path(snapshot_download(source, allow_patterns=_HUB_PATTERNS))
 
 
@@ -103,7 +106,8 @@ def load(spec: ModelSpec, device: str = "auto", dtype: torch.dtype | None = None
     folder = fetch(spec.source, progress)
     raw = read_config(folder)
     layout = detect_layout(raw)
-    progress(f"Loading {spec.name} ({layout} format) onto {device.upper()}…")
+    progress(Status(f"Loading {spec.name} ({layout} format) onto {device.upper()}…", "load.loading",
+                    {"name": spec.name, "layout": layout, "device": device.upper()}))
     tokenizer = load_tokenizer(folder, raw, layout)
     image_token_id = tokenizer.convert_tokens_to_ids(IMAGE_CONTEXT_TOKEN)
     if layout == "official":

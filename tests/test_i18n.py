@@ -131,3 +131,46 @@ def test_a_refused_image_is_explained_in_chinese_to_a_chinese_browser(served, tm
     english = Client(served, verbose=False, headers={"Accept-Language": "en"})
     with pytest.raises(AppError, match="notes.png is not a readable image"):
         english.predict(images=[handle_file(str(fake))], question="What is it?", api_name="/reason")
+
+
+def test_loading_progress_is_worded_in_the_page_language():
+    import threading
+
+    from model.events import Status
+    from model.loader import load
+    from model.registry import resolve
+    from tests.conftest import wait_until
+    from ui.handlers import ModelSlot
+    from ui.i18n import EN
+
+    seen = []
+    load(resolve("tiny"), device="cpu", progress=seen.append)
+    assert [status.key for status in seen] == ["load.loading"] and seen[0].params["device"] == "CPU"
+    gate = threading.Event()
+
+    def factory(progress):
+        progress(seen[0])
+        gate.wait(10)
+        raise RuntimeError("not loading further in this test")
+
+    slot = ModelSlot(factory, ModelInfo("tiny"))
+    slot.start()
+    wait_until(lambda: slot.progress.key == "load.loading", 10, "the loader's first report")
+    assert "正在把 tiny（official 格式）加载到 CPU" in slot.status_markdown(Words("zh"))
+    assert "Loading tiny (official format) onto CPU" in slot.status_markdown(EN)
+    gate.set()
+
+
+def test_a_failed_load_is_reported_in_both_languages_and_the_page_keeps_serving():
+    from ui.handlers import ModelSlot
+    from ui.i18n import EN
+
+    def factory(progress):
+        raise RuntimeError("no weights in /models/x")
+
+    slot = ModelSlot(factory, ModelInfo("x"))
+    slot.start()
+    assert not slot.wait(10) and slot.error == "no weights in /models/x"
+    assert "⚠️ The model could not be loaded: no weights in /models/x" in slot.status_markdown(EN)
+    assert "模型无法加载：no weights in /models/x" in slot.status_markdown(Words("zh"))
+    assert slot.busy_message(Words("zh")) == "模型无法加载：no weights in /models/x"

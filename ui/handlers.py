@@ -43,7 +43,7 @@ from ui.sessions import SessionLanguages, SessionRuns, session_of
 from ui.uploads import image_path
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str], None]
+Progress = Callable[[Union[str, Status]], None]  # a Status names its message for translation
 MAX_EXPORT_DIRS = 64  # transcripts are rewritten after every answer; older folders are removed
 
 
@@ -82,8 +82,8 @@ class ModelSlot:
     def __init__(self, source: Union[Engine, EngineFactory], info: ModelInfo):
         self.info = info
         self.engine: Engine | None = None if _is_factory(source) else source
-        self.error: str | None = None
-        self.progress = "Starting…"
+        self.error: str | None = None  # why loading failed, in the loader's words
+        self.progress = Status("Starting…", "load.starting")
         self._factory = source if self.engine is None else None
         self._thread: threading.Thread | None = None
         if self.engine is not None:
@@ -106,11 +106,12 @@ class ModelSlot:
             self.engine = engine
         except Exception as error:  # noqa: BLE001 - shown in the status line, the page keeps serving
             log.exception("loading the model failed")
-            self.error = f"The model could not be loaded: {error}"
+            self.error = str(error)
 
-    def _report(self, message: str) -> None:
-        log.info("%s", message)
-        self.progress = message
+    def _report(self, message: Union[str, Status]) -> None:
+        status = message if isinstance(message, Status) else Status(str(message))
+        log.info("%s", status.message)
+        self.progress = status
 
     def _describe(self, engine: Engine) -> None:
         loaded = getattr(engine, "loaded", None)
@@ -124,15 +125,18 @@ class ModelSlot:
     def status_markdown(self, words: Words = EN) -> str:
         where = words("status.where", device=self.info.device) if self.info.device else ""
         if self.error:
-            return words("status.failed", name=self.info.name, error=self.error)
+            return words("status.failed", name=self.info.name, error=words("load.failed", error=self.error))
         if not self.ready:
-            return words("status.loading", name=self.info.name, progress=self.progress)
+            return words("status.loading", name=self.info.name, progress=self._progress_text(words))
         return words("status.ready", name=self.info.name, where=where)
 
     def busy_message(self, words: Words = EN) -> str:
         if self.error:
-            return self.error
-        return words("model.still_loading", progress=self.progress)
+            return words("load.failed", error=self.error)
+        return words("model.still_loading", progress=self._progress_text(words))
+
+    def _progress_text(self, words: Words) -> str:
+        return words.event(self.progress.key, self.progress.params, self.progress.message)
 
 
 def _is_factory(source: Any) -> bool:

@@ -148,6 +148,12 @@ EN_TEXTS: dict[str, str] = {
     "remote.timeout": "The model server at {endpoint} did not answer within {seconds} s; it may be busy. Please try again.",
     "remote.dropped": "The model server at {endpoint} closed the connection in the middle of the answer ({cause}). Please try again.",
     "remote.unreachable": "The model server at {endpoint} is not reachable ({cause}). Is it running, and is the endpoint right?",
+    "load.starting": "Starting…",
+    "load.downloading": "Downloading {source} (first run only; cached afterwards)…",
+    "load.loading": "Loading {name} ({layout} format) onto {device}…",
+    "load.ready": "{name} is ready on {device}.",
+    "load.remote": "Answering through {endpoint}.",
+    "load.failed": "The model could not be loaded: {error}",
     # live status and titles
     "status.waiting": "Waiting for the model…",
     "status.queue": "The model is busy: you are number {ahead} in the queue.",

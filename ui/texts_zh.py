@@ -139,6 +139,12 @@ ZH_TEXTS: dict[str, str] = {
     "remote.timeout": "位于 {endpoint} 的模型服务器在 {seconds} 秒内没有响应，可能正忙。请重试。",
     "remote.dropped": "位于 {endpoint} 的模型服务器在作答中途断开了连接（{cause}）。请重试。",
     "remote.unreachable": "无法连接位于 {endpoint} 的模型服务器（{cause}）。它在运行吗？地址正确吗？",
+    "load.starting": "正在启动…",
+    "load.downloading": "正在下载 {source}（仅首次运行；之后使用缓存）…",
+    "load.loading": "正在把 {name}（{layout} 格式）加载到 {device}…",
+    "load.ready": "{name} 已在 {device} 上就绪。",
+    "load.remote": "通过 {endpoint} 作答。",
+    "load.failed": "模型无法加载：{error}",
     # live status and titles
     "status.waiting": "正在等待模型…",
     "status.queue": "模型正忙：你在队列中排第 {ahead} 位。",
