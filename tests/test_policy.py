@@ -164,3 +164,10 @@ def test_the_upload_limit_follows_the_file_size_limit_unless_given(monkeypatch):
     monkeypatch.setenv("R1V_MAX_FILE_MB", "7")
     assert app_module.parse_args([]).max_file_size == "7mb"
     assert app_module.parse_args(["--max-file-size", "3mb"]).max_file_size == "3mb"
+
+
+def test_mcp_is_off_by_default_and_on_with_the_flag_or_its_variable(monkeypatch):
+    monkeypatch.delenv("R1V_MCP", raising=False)
+    assert not app_module.parse_args([]).mcp and app_module.parse_args(["--mcp"]).mcp
+    monkeypatch.setenv("R1V_MCP", "1")
+    assert app_module.parse_args([]).mcp
