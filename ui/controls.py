@@ -29,6 +29,6 @@ def validated_options(words: Words, **raw: Any) -> GenerationOptions:
     try:
         return GenerationOptions.validated(**raw)
     except UserFacingError as error:
-        raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
+        raise gr.Error(words.message(error), print_exception=False) from None
 
 

@@ -136,7 +136,7 @@ class ModelSlot:
         return words("model.still_loading", progress=self._progress_text(words))
 
     def _progress_text(self, words: Words) -> str:
-        return words.event(self.progress.key, self.progress.params, self.progress.message)
+        return words.message(self.progress)
 
 
 def _is_factory(source: Any) -> bool:
@@ -192,7 +192,7 @@ class Handlers:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         options = options_from_controls(controls, words)
-        yield from self._answer(engine, question, images, tuple(records), options, request,
+        yield from self._answer(engine, question, images, tuple(records), options, request, words,
                                 restore=(tuple(records), _box(message)))
 
     def regenerate(self, records: Records, request: gr.Request, *controls: Any):
@@ -205,23 +205,16 @@ class Handlers:
             return
         last, earlier = records[-1], tuple(records[:-1])
         options = options_from_controls(controls, words)
-        yield from self._answer(engine, last.question, list(last.images), earlier, options, request,
+        yield from self._answer(engine, last.question, list(last.images), earlier, options, request, words,
                                 restore=(tuple(records), _box()))
 
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
-                options: GenerationOptions, request: gr.Request | None, restore: tuple):
-        session = session_of(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
-        words = self.languages.words(request)
-        refusal = self.rate_refusal(request, "chat", question, images, words)
-        if refusal:
-            gr.Warning(refusal, title=words("warn.please_wait"))
+                options: GenerationOptions, request: gr.Request | None, words: Words, restore: tuple):
+        admitted = self.admit(request, "chat", question, images, words)
+        if admitted is None:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
-        stop = self.runs.begin(session)
-        if stop is None:
-            gr.Warning(words("warn.still_answering_last"))
-            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
-            return
+        session, stop = admitted
         try:
             yield from self._stream(engine, question, images, earlier, options, stop, restore, session, words)
         finally:
@@ -241,7 +234,7 @@ class Handlers:
             stream.close()
             self._log(request, "chat", session, live, started)
         if live.error is not None:  # a toast, not gr.Error: that would also stamp "Error" over the chat
-            gr.Warning(_error_text(live.error, words), title=words("warn.could_not_answer"))
+            gr.Warning(words.message(live.error), title=words("warn.could_not_answer"))
             records, box = restore
             yield history_messages(records, words), box, records, ""
             return
@@ -296,6 +289,21 @@ class Handlers:
         return bool(question)
 
     # ---- limits and logs ------------------------------------------------------------------
+
+    def admit(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
+              words: Words) -> tuple[str, threading.Event] | None:
+        """(session, its Stop flag) for a run that may start; else None, after a warning saying why
+        (over the rate limit, or this session is still answering). Pair with `runs.end`."""
+        refusal = self.rate_refusal(request, endpoint, question, images, words)
+        if refusal:
+            gr.Warning(refusal, title=words("warn.please_wait"))
+            return None
+        session = session_of(request) or uuid.uuid4().hex  # without a session nothing can stop it but a cancel
+        stop = self.runs.begin(session)
+        if stop is None:
+            gr.Warning(words("warn.still_answering_last"))
+            return None
+        return session, stop
 
     def rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
                       words: Words) -> str:
@@ -396,8 +404,5 @@ class Handlers:
             stream.close()
             self._log(call, "reason", session_of(request), live, started)
         if live.error is not None:
-            raise gr.Error(_error_text(live.error, words), print_exception=False)
+            raise gr.Error(words.message(live.error), print_exception=False)
 
-
-def _error_text(error: Error, words: Words) -> str:
-    return words.event(error.key, error.params, error.message)

@@ -2,7 +2,8 @@
 
 - `TEXTS[lang][key]` holds every visible string; templates take `str.format` fields.
 - `Words(lang)` formats a key for server-side text (messages, titles, the stats line);
-  `Words.event(event)` translates a model Status/Error by its key, falling back to its English text.
+  `Words.message(item)` words a model `Status`/`Error` event or a `UserFacingError` by its key,
+  falling back to its English text.
 - `i18n()` is the same table as a `gr.I18n` for Gradio's own translation of static labels, which
   follows the browser's language; `LABEL(key)` marks a static label for it.
 - `translate_markers(text, words)` replaces Gradio's i18n markers in a label with `words`' text, so
@@ -35,9 +36,11 @@ class Words:
         template = TEXTS[self.lang].get(key) or EN_TEXTS[key]
         return template.format(**fields) if fields else template
 
-    def event(self, key: str | None, params: dict | None, english: str) -> str:
-        """A model message in this language by its key; the model's own English text when the page is
-        in English or the key is unknown."""
+    def message(self, item: Any) -> str:
+        """A model message (an event with `message`, or an exception) in this language by its `key` and
+        `params`; the model's own English text when the page is in English or the key is unknown."""
+        english = item.message if hasattr(item, "message") else str(item)
+        key, params = getattr(item, "key", None), getattr(item, "params", None)
         if key and key in EN_TEXTS and self.lang != "en":
             params = dict(params or {})
             if "setting" in params:  # a setting's name in this language

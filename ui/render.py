@@ -196,7 +196,7 @@ class LiveTurn:
             self.budget_fired = True
             return False
         if isinstance(event, Status):
-            status = self.words.event(event.key, event.params, event.message)
+            status = self.words.message(event)
             changed = status != self.status
             self.status = status
             return changed

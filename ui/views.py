@@ -18,7 +18,6 @@ import gradio as gr
 from model.events import UserFacingError
 from ui.controls import options_from_controls, validated_options
 from ui.i18n import Words
-from ui.sessions import session_of
 from ui.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
 from ui.tiling_view import side_by_side, tiling_overlay, tiling_settings
 from ui.uploads import file_path, image_path
@@ -43,7 +42,7 @@ class ViewHandlers:
             try:
                 picture, summary = tiling_overlay(path, tiles, words=words, **tiling_settings(self.chat.slot.engine))
             except UserFacingError as error:
-                lines.append(f"{number}. ⚠️ {words.event(error.key, error.params, str(error))}")
+                lines.append(f"{number}. ⚠️ {words.message(error)}")
                 continue
             pictures.append(picture)
             lines.append(f"{number}. {summary.describe(words)}")
@@ -65,16 +64,14 @@ class ViewHandlers:
         try:
             budgets = parse_budgets(budgets_text)
         except UserFacingError as error:
-            raise gr.Error(words.event(error.key, error.params, str(error)), print_exception=False) from None
+            raise gr.Error(words.message(error), print_exception=False) from None
         options = options_from_controls(controls, words)
         images = [image_path(image, words)] if image else []
-        session = session_of(request) or uuid.uuid4().hex
-        refusal = self.chat.rate_refusal(request, "sweep", question, images, words)
-        stop = None if refusal else self.chat.runs.begin(session)
-        if stop is None:
-            gr.Warning(refusal or words("warn.still_answering_last"))
+        admitted = self.chat.admit(request, "sweep", question, images, words)
+        if admitted is None:
             yield gr.skip(), gr.skip(), gr.skip()
             return
+        session, stop = admitted
         try:
             sweep = run_sweep(engine, question, images, budgets, options, stop)
             yield from self._sweep_frames(sweep, words, lambda row: self._log_sweep_row(row, session, question, images))
