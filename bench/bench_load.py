@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.child_server import free_port, start_child  # noqa: E402
+from bench.child_server import child_app, free_port  # noqa: E402
 from tests.app_drive import dice_puzzles, reason_kwargs  # noqa: E402
 from tests.load_scenario import Outcome, crowd, run_load  # noqa: E402
 
@@ -41,12 +40,6 @@ def serve(port: int, concurrency: int, max_queue: int) -> None:
     engine = LocalEngine(load(resolve("tiny"), device="auto"))
     demo = build_app(engine, ModelInfo("tiny", is_tiny=True), max_concurrency=concurrency, max_queue=max_queue)
     demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
-
-
-def start_server(args: argparse.Namespace) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    child = start_child(__file__, port, "--concurrency", str(args.concurrency), "--max-queue", str(args.max_queue))
-    return child, f"http://127.0.0.1:{port}/"
 
 
 def rss_mb(pid: int) -> float:
@@ -110,17 +103,15 @@ def main() -> int:
         serve(args.serve, args.concurrency, args.max_queue)
         return 0
     puzzles = dice_puzzles(Path(tempfile.mkdtemp(prefix="bench-load-")), args.clients)
-    child, url = start_server(args)
-    try:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    with child_app(__file__, port, "--concurrency", str(args.concurrency), "--max-queue", str(args.max_queue)) as child:
         warm_up(url, puzzles[0])
         before = rss_mb(child.pid)
         started = time.monotonic()
         outcomes = run_load(url, crowd(puzzles, args.questions), args.timeout)
         seconds = time.monotonic() - started
         print_table(outcomes, seconds, (before, rss_mb(child.pid)), args)
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
     return 0
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.child_server import free_port, start_child  # noqa: E402
+from bench.child_server import child_app, free_port  # noqa: E402
 
 WINDOWS = (1_000, 4_000, 8_000, 16_000)
 WORDS = ("so", "the", "area", "is", "half", "of", "base", "times", "height;", "check:", "6·8", "=", "48,",
@@ -165,14 +165,10 @@ def main() -> int:
         serve(args.serve, args.tokens, args.rate)
         return 0
     port = free_port()
-    child = start_child(__file__, port, "--tokens", str(args.tokens), "--rate", str(args.rate), timeout=120)
-    try:
+    with child_app(__file__, port, "--tokens", str(args.tokens), "--rate", str(args.rate), timeout=120) as child:
         started = time.monotonic()
         reader = run_stream(port, child.pid)
         print_table(reader, time.monotonic() - started, args.rate)
-    finally:
-        child.terminate()
-        child.wait(timeout=30)
     return 0
 
 

@@ -1,16 +1,18 @@
 """A benchmark's app in a child process on 127.0.0.1, so the server's CPU and memory are its own.
 
-`free_port()` picks an unused local port; `start_child(script, port, *args)` runs
-`python script --serve PORT *args` and returns once the app answers `/config` (or exits with a
-message when it does not within `timeout` seconds).
+`free_port()` picks an unused local port; `with child_app(script, port, *args) as child:` runs
+`python script --serve PORT *args`, enters once the app answers `/config` (or exits with a message
+when it does not within `timeout` seconds) and stops the child on leaving.
 """
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -21,10 +23,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_child(script: str, port: int, *args: str, timeout: float = 180) -> subprocess.Popen:
+@contextlib.contextmanager
+def child_app(script: str, port: int, *args: str, timeout: float = 180) -> Iterator[subprocess.Popen]:
     child = subprocess.Popen([sys.executable, script, "--serve", str(port), *args], cwd=ROOT)
-    wait_ready(port, child, timeout)
-    return child
+    try:
+        wait_ready(port, child, timeout)
+        yield child
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
 
 
 def wait_ready(port: int, child: subprocess.Popen, timeout: float) -> None:
@@ -38,5 +45,4 @@ def wait_ready(port: int, child: subprocess.Popen, timeout: float) -> None:
         except httpx.HTTPError:
             pass
         time.sleep(0.3)
-    child.terminate()
     raise SystemExit("the app did not start")
