@@ -139,6 +139,7 @@ def test_the_tiles_show_before_sending_and_follow_the_max_tiles_slider(page):
     tiles = page.locator("#max-tiles input[type=number]")
     tiles.fill("1")
     tiles.press("Enter")
+    tiles.blur()  # the slider commits its number box on Enter or on leaving it; do both
     page.wait_for_selector("#tiling-summary:has-text('1 tile')")
     assert "+ thumbnail" not in page.locator("#tiling-summary").inner_text()
     shoot(page, "browser-tiles.png")
