@@ -33,34 +33,33 @@ working after any failure; it holds no lock, since the server queues requests it
   then Stats and Done(STOPPED) follow. Closing the generator also closes the HTTP stream.
 - The API key (argument, else env R1V_API_KEY) is sent as a bearer token and nowhere else: not in
   events, log lines or the repr.
+
+The parts live by seam: model/remote_endpoint.py (URL, key redaction, failure messages),
+model/remote_payload.py (messages, images, continuation prompt), model/remote_stream.py (an answer's
+state, chunks -> events). This module keeps the requests and the budget continuation;
+`RemoteEngine`, `normalise_endpoint` and `build_messages` are importable from here as before.
 """
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import os
-import re
 import time
-from contextlib import closing
-from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
-from urllib.parse import urlsplit
 
 import httpx2
 import openai
-from PIL import Image
 
-from model import registry
-from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
-                          GenerationOptions, Request, Stats, ThinkingDelta, UserFacingError, decide_finish)
-from model.inputs import check_request, load_images
+from model.events import (THINKING_BUDGET_MAX, BudgetReached, Done, Error, Event, FinishReason, Request,
+                          UserFacingError)
 from model.limits import Limits
-from model.prompt import PromptTurn, prompt_parts
-from model.reasoning import AFTER_MARKER, END_THINK, HAND_OVER, Phase, Piece, Splitter
+from model.reasoning import AFTER_MARKER, END_THINK, HAND_OVER, Phase, Piece
+from model.remote_endpoint import ENV_API_KEY, describe_failure, normalise_endpoint, redact, without_credentials
+from model.remote_payload import build_messages, has_images, known_template, raw_prompt
+from model.remote_stream import Failed, Run, StreamReader, emit
 
+__all__ = ["RemoteEngine", "normalise_endpoint", "build_messages", "ENV_API_KEY", "BUDGET_MODES", "BUDGET_FIELD",
+           "CONTINUE_FIELDS", "HAND_OVER_TOKENS"]
 log = logging.getLogger(__name__)
-ENV_API_KEY = "R1V_API_KEY"
 BUDGET_MODES = ("auto", "server", "client")
 BUDGET_FIELD = "thinking_token_budget"
 CONTINUE_FIELDS = {"continue_final_message": True, "add_generation_prompt": False}
@@ -70,108 +69,8 @@ SERVER_BUDGET_SLACK = 16  # auto mode: thinking this far past the budget means t
 HAND_OVER_TOKENS = round(len(HAND_OVER) / 4) + 1
 
 
-class _Failed(Exception):
-    def __init__(self, message: str, kind: str = "backend"):
-        super().__init__(message)
-        self.error = Error(message, kind)
-
-
 class _Refused(Exception):
     """The server refused fields this request cannot do without."""
-
-
-def build_messages(request: Request, limits: Limits) -> list[dict[str, Any]]:
-    """Chat messages for `request`; raises UserFacingError (LocalEngine's messages) for bad input."""
-    check_request(request, limits)
-    sources = [image for turn in request.history for image in turn.images] + list(request.images)
-    urls = [png_data_url(image) for image in load_images(sources, limits)]
-    messages: list[dict[str, Any]] = []
-    used = 0
-    for turn in request.history:
-        messages.append(_user(turn.question, urls[used:used + len(turn.images)]))
-        messages.append({"role": "assistant", "content": turn.answer})
-        used += len(turn.images)
-    messages.append(_user(request.question, urls[used:]))
-    return messages
-
-
-def png_data_url(image: Image.Image) -> str:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _user(question: str, urls: list[str]) -> dict[str, Any]:
-    if not urls:
-        return {"role": "user", "content": question}
-    parts: list[dict[str, Any]] = [{"type": "image_url", "image_url": {"url": url}} for url in urls]
-    return {"role": "user", "content": parts + [{"type": "text", "text": question}]}
-
-
-@dataclass
-class _Run:
-    """The state of one answer, across the one or two HTTP streams it takes."""
-
-    request: Request
-    started: float
-    deadline: float
-    splitter: Splitter = field(default_factory=lambda: Splitter([], END_THINK))
-    thinking: list[str] = field(default_factory=list)  # the thinking text, for a continuation
-    thinking_tokens: int = 0
-    answer_tokens: int = 0
-    prompt_tokens: int = 0
-    first_token_at: float | None = None
-    answer_started_at: float | None = None
-    usage: Any = None  # the current stream's usage, when the server sends one
-    finish: str | None = None  # the current stream's finish_reason
-    connected: bool = False
-    server_budget: bool = False  # the budget was sent to the server and accepted
-    prefilled: bool = False
-    budget_fired: bool = False
-    answer_begun: bool = False
-    stopped: bool = False
-    timed_out: bool = False
-
-    @property
-    def options(self) -> GenerationOptions:
-        return self.request.options
-
-    @property
-    def phase(self) -> Phase:
-        return self.splitter.phase
-
-    def count_usage(self, before: tuple[int, int]) -> None:
-        """Tokens the server counted but did not stream (an end token) go to the phase it ended in."""
-        if self.usage is None:
-            return
-        if not self.prefilled:  # a continuation's prompt also holds the thinking: the question's size is unknown
-            self.prompt_tokens = self.usage.prompt_tokens or 0
-        streamed = self.thinking_tokens + self.answer_tokens - sum(before)
-        missing = max(0, (self.usage.completion_tokens or 0) - streamed)
-        if self.phase is Phase.THINKING:
-            self.thinking_tokens += missing
-        else:
-            self.answer_tokens += missing
-
-    def finish_reason(self, error: Error | None) -> FinishReason:
-        exhausted = self.answer_tokens >= self.options.answer_budget or (
-            self.finish == "length" and self.phase is Phase.ANSWER)
-        return decide_finish(failed=error is not None, stopped=self.stopped, timed_out=self.timed_out,
-                             answer_exhausted=exhausted, still_thinking=self.phase is Phase.THINKING,
-                             budget_fired=self.budget_fired)
-
-    def stats(self, reason: FinishReason) -> Stats:
-        now = time.monotonic()
-        generated = self.thinking_tokens + self.answer_tokens
-        decode_s = now - self.first_token_at if self.first_token_at else 0.0
-        ttft_s = self.first_token_at - self.started if self.first_token_at else None
-        return Stats(
-            prompt_tokens=self.prompt_tokens, image_tiles=(), thinking_tokens=self.thinking_tokens,
-            answer_tokens=self.answer_tokens, ttft_s=ttft_s,
-            thinking_s=(self.answer_started_at or now) - self.started, total_s=now - self.started,
-            tokens_per_s=(generated - 1) / decode_s if decode_s > 0 and generated > 1 else 0.0,
-            budget_fired=self.budget_fired, finish_reason=reason, seed=self.options.seed,
-        )
 
 
 class RemoteEngine:
@@ -181,7 +80,7 @@ class RemoteEngine:
         if budget_mode not in BUDGET_MODES:
             raise ValueError(f"budget_mode must be one of {', '.join(BUDGET_MODES)}; got {budget_mode!r}")
         url = normalise_endpoint(endpoint)
-        self.endpoint = _without_credentials(url)  # for messages: a password in the URL stays out of them
+        self.endpoint = without_credentials(url)  # for messages: a password in the URL stays out of them
         self.model = model
         self.template = template
         self.timeout_s, self.max_seconds, self.budget_mode = timeout_s, max_seconds, budget_mode
@@ -193,7 +92,7 @@ class RemoteEngine:
         self._client = openai.OpenAI(base_url=url, api_key=self._secret or "EMPTY", max_retries=0,
                                      timeout=openai.Timeout(timeout_s, connect=min(timeout_s, 10.0)), http_client=http)
         self._refused: set[str] = set()  # request fields this server refuses
-        self._server_splits = False  # the server has sent a reasoning field: its content is the answer
+        self._reader = StreamReader(self.endpoint)
 
     def __repr__(self) -> str:
         return f"RemoteEngine(endpoint={self.endpoint!r}, model={self.model!r}, budget_mode={self.budget_mode!r})"
@@ -218,29 +117,29 @@ class RemoteEngine:
             yield Error(str(error), kind="input")
             yield Done(FinishReason.ERROR)
             return
-        run = _Run(request, started, started + self.max_seconds)
+        run = Run(request, started, started + self.max_seconds)
         error: Error | None = None
         try:
             yield from self._answer(run, messages)
-        except _Failed as failure:
+        except Failed as failure:
             error = failure.error
         except Exception as exc:  # noqa: BLE001 - every failure becomes a short message; the engine keeps serving
-            error = self._describe(exc, run)
+            error = describe_failure(exc, self.endpoint, self.timeout_s, run.connected)
         if error is not None:
-            log.warning("remote answer failed: %s", self._redact(error.message))
-            yield Error(self._redact(error.message), error.kind)
+            log.warning("remote answer failed: %s", redact(error.message, self._secret))
+            yield Error(redact(error.message, self._secret), error.kind)
         reason = run.finish_reason(error)
         yield run.stats(reason)
         yield Done(reason)
 
     # 1. the answer: one stream, or two when the client cuts the thinking
 
-    def _answer(self, run: _Run, messages: list[dict[str, Any]]) -> Iterator[Event]:
+    def _answer(self, run: Run, messages: list[dict[str, Any]]) -> Iterator[Event]:
         if run.options.thinking_budget == 0 and self._client_budget():
             yield from self._continue(run, messages)
             return
         stream = self._open_chat(run, messages)
-        outcome = yield from self._consume(run, stream, self._budget_at(run))
+        outcome = yield from self._reader.consume(run, stream, self._budget_at(run))
         if outcome == "budget":
             if run.server_budget:
                 log.warning("the model server let the thinking run past %s; the budget is kept here from now on",
@@ -251,7 +150,7 @@ class RemoteEngine:
     def _client_budget(self) -> bool:
         return self.budget_mode == "client" or (self.budget_mode == "auto" and BUDGET_FIELD in self._refused)
 
-    def _budget_at(self, run: _Run) -> int | None:
+    def _budget_at(self, run: Run) -> int | None:
         budget = run.options.thinking_budget
         if budget < 0:
             return None
@@ -259,24 +158,24 @@ class RemoteEngine:
             return budget + SERVER_BUDGET_SLACK if self.budget_mode == "auto" else None
         return budget
 
-    def _continue(self, run: _Run, messages: list[dict[str, Any]]) -> Iterator[Event]:
+    def _continue(self, run: Run, messages: list[dict[str, Any]]) -> Iterator[Event]:
         """The thinking reached its budget: hand over, close the thinking, and ask for the answer."""
         run.budget_fired, run.prefilled = True, True
         run.answer_started_at = time.monotonic()
         yield BudgetReached(run.thinking_tokens)
         if run.options.thinking_budget > 0:
             run.thinking_tokens += HAND_OVER_TOKENS
-            yield from self._emit(run, [Piece(Phase.THINKING, HAND_OVER)])
+            yield from emit(run, [Piece(Phase.THINKING, HAND_OVER)])
         else:
             run.thinking_tokens += 1  # the forced `</think>`
         run.splitter.phase = Phase.ANSWER
         prefill = "".join(run.thinking) + END_THINK + AFTER_MARKER
         stream = self._open_continuation(run, messages, prefill)
-        yield from self._consume(run, stream, None)
+        yield from self._reader.consume(run, stream, None)
 
     # 2. requests
 
-    def _open_chat(self, run: _Run, messages: list[dict[str, Any]]):
+    def _open_chat(self, run: Run, messages: list[dict[str, Any]]):
         budget = run.options.thinking_budget
         extra = self._sampling_extras(run)
         wants_server = budget >= 0 and (self.budget_mode == "server" or not self._client_budget())
@@ -288,16 +187,16 @@ class RemoteEngine:
         try:
             stream = self._create(self._client.chat.completions.create, params, extra, required)
         except _Refused:
-            raise _Failed(f"The model server at {self.endpoint} does not accept a thinking budget ({BUDGET_FIELD}); "
+            raise Failed(f"The model server at {self.endpoint} does not accept a thinking budget ({BUDGET_FIELD}); "
                           "start vLLM with a --reasoning-parser, or keep the budget on this side "
                           "(budget mode client or auto).") from None
         run.server_budget = wants_server and BUDGET_FIELD not in self._refused
         return stream
 
-    def _open_continuation(self, run: _Run, messages: list[dict[str, Any]], prefill: str):
+    def _open_continuation(self, run: Run, messages: list[dict[str, Any]], prefill: str):
         params = self._params(run, run.options.answer_budget)
         extra = self._sampling_extras(run)
-        prompt = self._raw_prompt(run.request, prefill)
+        prompt = raw_prompt(run.request, self.template or known_template(self.model), prefill)
         if prompt is not None:  # exact, whatever the server's chat template does with a prefilled answer
             completion = {**params, "prompt": prompt}
             return self._create(self._client.completions.create, completion, {**extra, "add_special_tokens": False})
@@ -308,12 +207,12 @@ class RemoteEngine:
                                     set(CONTINUE_FIELDS))
             except _Refused:
                 pass
-        why = "with images" if _has_images(run.request) else "without knowing the model's chat template"
-        raise _Failed(f"The thinking reached its budget, but the model server at {self.endpoint} cannot continue "
+        why = "with images" if has_images(run.request) else "without knowing the model's chat template"
+        raise Failed(f"The thinking reached its budget, but the model server at {self.endpoint} cannot continue "
                       f"a cut-off thinking {why}. Raise the thinking budget, or serve the model with vLLM "
                       "and its reasoning parser.")
 
-    def _params(self, run: _Run, max_tokens: int) -> dict[str, Any]:
+    def _params(self, run: Run, max_tokens: int) -> dict[str, Any]:
         options = run.options
         params = {"model": self._model_id(), "stream": True, "stream_options": {"include_usage": True},
                   "temperature": options.temperature, "top_p": options.top_p, "max_tokens": max_tokens}
@@ -322,7 +221,7 @@ class RemoteEngine:
         return params
 
     @staticmethod
-    def _sampling_extras(run: _Run) -> dict[str, Any]:
+    def _sampling_extras(run: Run) -> dict[str, Any]:
         extra: dict[str, Any] = {}
         if run.options.top_k > 0:
             extra["top_k"] = run.options.top_k
@@ -361,178 +260,6 @@ class RemoteEngine:
         if self.model is None:
             ids = [entry.id for entry in self._client.models.list().data]
             if not ids:
-                raise _Failed(f"The model server at {self.endpoint} lists no models; name one with --model.")
+                raise Failed(f"The model server at {self.endpoint} lists no models; name one with --model.")
             self.model = ids[0]
         return self.model
-
-    def _raw_prompt(self, request: Request, prefill: str) -> str | None:
-        template = self.template or _known_template(self.model)
-        if template is None or _has_images(request):
-            return None
-        turns = [PromptTurn(turn.question, (), turn.answer) for turn in request.history]
-        parts = prompt_parts(template, turns + [PromptTurn(request.question)], tokens_per_tile=0)
-        return "".join(text for text, _ in parts) + prefill
-
-    # 3. streams -> events
-
-    def _consume(self, run: _Run, stream, budget_at: int | None) -> Iterator[Event]:
-        """Events of one HTTP stream; returns how it ended: done, budget, answer_budget, stopped, timeout."""
-        run.connected, run.usage, run.finish = True, None, None
-        before = (run.thinking_tokens, run.answer_tokens)
-        with closing(stream):
-            chunks = iter(stream)
-            outcome = self._interrupt(run, budget_at)
-            while outcome is None and (chunk := next(chunks, None)) is not None:
-                yield from self._chunk(run, chunk)
-                outcome = self._interrupt(run, budget_at)
-        yield from self._emit(run, run.splitter.flush())
-        if outcome is not None:
-            return outcome
-        if run.finish is None:
-            raise _Failed(f"The model server at {self.endpoint} ended the answer without finishing it. "
-                          "Please try again.")
-        run.count_usage(before)
-        return "done"
-
-    @staticmethod
-    def _interrupt(run: _Run, budget_at: int | None) -> str | None:
-        if run.request.stop is not None and run.request.stop.is_set():
-            run.stopped = True
-            return "stopped"
-        if time.monotonic() > run.deadline:
-            run.timed_out = True
-            return "timeout"
-        if run.answer_tokens >= run.options.answer_budget:
-            return "answer_budget"
-        if budget_at is not None and run.phase is Phase.THINKING and run.thinking_tokens >= budget_at:
-            return "budget"
-        return None
-
-    def _chunk(self, run: _Run, chunk) -> Iterator[Event]:
-        run.usage = getattr(chunk, "usage", None) or run.usage
-        if not chunk.choices:
-            return
-        run.finish = chunk.choices[0].finish_reason or run.finish
-        reasoning, content = _texts(chunk.choices[0])
-        if not (reasoning or content):
-            return
-        self._server_splits = self._server_splits or bool(reasoning)
-        run.first_token_at = run.first_token_at or time.monotonic()
-        was_thinking = run.phase is Phase.THINKING
-        pieces = [Piece(run.phase, reasoning)] if reasoning else []
-        if content and self._server_splits:
-            run.splitter.phase = Phase.ANSWER  # the server's reasoning is over
-            pieces.append(Piece(Phase.ANSWER, content))
-        elif content:
-            pieces += run.splitter.feed(-1, content)
-        if was_thinking and (reasoning or not self._server_splits):  # the chunk holding `</think>` is thinking
-            run.thinking_tokens += 1
-        else:
-            run.answer_tokens += 1
-        yield from self._emit(run, [piece for piece in pieces if piece.phase is Phase.THINKING])
-        if was_thinking and run.phase is Phase.ANSWER:
-            yield from self._answer_began(run)
-        yield from self._emit(run, [piece for piece in pieces if piece.phase is Phase.ANSWER])
-
-    @staticmethod
-    def _answer_began(run: _Run) -> Iterator[Event]:
-        run.answer_started_at = time.monotonic()
-        budget = run.options.thinking_budget
-        if run.server_budget and 0 <= budget <= run.thinking_tokens:
-            run.budget_fired = True
-            yield BudgetReached(run.thinking_tokens)
-
-    @staticmethod
-    def _emit(run: _Run, pieces: list[Piece]) -> Iterator[Event]:
-        for piece in pieces:
-            if piece.phase is Phase.THINKING:
-                run.thinking.append(piece.text)
-                yield ThinkingDelta(piece.text, run.thinking_tokens)
-                continue
-            text = piece.text if run.answer_begun else piece.text.lstrip()
-            if text:
-                run.answer_begun = True
-                yield AnswerDelta(text, run.answer_tokens)
-
-    # 4. failures
-
-    def _describe(self, exc: Exception, run: _Run) -> Error:
-        where = f"The model server at {self.endpoint}"
-        if isinstance(exc, openai.APITimeoutError):
-            return Error(f"{where} did not answer within {self.timeout_s:g} s; it may be busy. Please try again.",
-                         "timeout", "remote.timeout", {"endpoint": self.endpoint, "seconds": f"{self.timeout_s:g}"})
-        if isinstance(exc, openai.APIConnectionError):
-            cause = _short(str(exc.__cause__ or exc))
-            if run.connected:
-                return Error(f"{where} closed the connection in the middle of the answer ({cause}). "
-                             "Please try again.", "backend", "remote.dropped", {"endpoint": self.endpoint, "cause": cause})
-            return Error(f"{where} is not reachable ({cause}). Is it running, and is the endpoint right?", "backend",
-                         "remote.unreachable", {"endpoint": self.endpoint, "cause": cause})
-        if isinstance(exc, openai.APIStatusError):
-            return Error(_status_message(where, exc), "backend")
-        if isinstance(exc, openai.APIError):
-            return Error(f"{where} reported an error: {_short(exc.message)}", "backend")
-        if isinstance(exc, ValueError):  # invalid JSON, or JSON that is not an OpenAI reply
-            log.warning("malformed reply from %s", self.endpoint, exc_info=True)
-            return Error(f"{where} sent a reply that is not OpenAI-compatible JSON. Is the endpoint right?", "backend")
-        log.exception("remote answer failed")
-        return Error(f"Answering through {self.endpoint} failed ({type(exc).__name__}). The demo is still running; "
-                     "please try again.", "internal")
-
-    def _redact(self, text: str) -> str:
-        return text.replace(self._secret, "***") if len(self._secret) >= 4 else text
-
-
-def _texts(choice) -> tuple[str, str]:
-    """(reasoning, content) of a chat chunk's delta, or ("", text) of a completions chunk."""
-    delta = getattr(choice, "delta", None)
-    if delta is None:
-        return "", getattr(choice, "text", None) or ""
-    extra = delta.model_extra or {}
-    return extra.get("reasoning") or extra.get("reasoning_content") or "", delta.content or ""
-
-
-def _status_message(where: str, exc: openai.APIStatusError) -> str:
-    detail = _short(_detail(exc))
-    if exc.status_code in (401, 403):
-        return f"{where} refused the request (HTTP {exc.status_code}): check the API key ({ENV_API_KEY})."
-    if exc.status_code == 404:
-        return f"{where} answered HTTP 404 ({detail}): check the endpoint (it usually ends in /v1) and the model name."
-    return f"{where} answered HTTP {exc.status_code}: {detail}"
-
-
-def _detail(exc: openai.APIStatusError) -> str:
-    body = exc.body
-    if isinstance(body, dict):
-        for key in ("detail", "message", "error"):
-            if isinstance(body.get(key), str):
-                return body[key]
-    return "no details" if exc.message.startswith("Error code") else exc.message
-
-
-def _short(text: str, limit: int = 160) -> str:
-    text = re.sub(r"\s+", " ", text).strip()
-    return text if len(text) <= limit else text[:limit - 1] + "…"
-
-
-def _has_images(request: Request) -> bool:
-    return bool(request.images) or any(turn.images for turn in request.history)
-
-
-def _known_template(model: str | None) -> str | None:
-    spec = registry.by_name(model) if model else None
-    return spec.template if spec is not None and spec.template != "auto" else None
-
-
-def normalise_endpoint(endpoint: str) -> str:
-    """`http://host:8000` -> `http://host:8000/v1`; an endpoint with a path is kept as it is."""
-    endpoint = endpoint.strip().rstrip("/")
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"The endpoint must be an http(s) URL such as http://127.0.0.1:8000/v1; got {endpoint!r}.")
-    return endpoint if parts.path else endpoint + "/v1"
-
-
-def _without_credentials(url: str) -> str:
-    parts = urlsplit(url)
-    return parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()

@@ -27,7 +27,8 @@ from model.inputs import check_context, context_size, load_images, prepare_input
 from model.limits import Limits, env_name
 from model.prompt import encode_user_text
 from model.reasoning import HAND_OVER
-from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine, build_messages
+from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine
+from model.remote_payload import build_messages
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.remote_server import HANG, FakeServer, Server, chat_chunk, free_port, script_model
 
