@@ -64,6 +64,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="put question text into the request log (debugging only)")
     parser.add_argument("--mcp", action="store_true", default=_env("MCP", "") not in ("", "0", "false"),
                         help="also serve /reason as an MCP tool at /gradio_api/mcp/")
+    parser.add_argument("--plan", action="store_true",
+                        help="fetch only the config and tokenizer, print where the model would go on these GPUs "
+                             "and whether it fits, then exit (1 when it would not load)")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -191,6 +194,10 @@ STATE_SESSIONS = 1_000
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.plan:  # before anything is loaded or served
+        from model.plan_facts import run_plan
+
+        raise SystemExit(run_plan(choose_model(args.model)[0], args.quantization))
     if args.backend == "openai":
         engine, info = remote_engine_factory(args), remote_info(args)
     else:
