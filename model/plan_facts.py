@@ -109,7 +109,8 @@ def visible_gpus() -> list[Gpu]:
     return gpus
 
 
-def run_plan(spec: registry.ModelSpec, quantization: str = "", out: TextIO = sys.stdout) -> int:
+def run_plan(spec: registry.ModelSpec, quantization: str = "", out: TextIO | None = None) -> int:
+    out = out or sys.stdout
     try:
         facts = gather(spec)
     except Exception as error:  # noqa: BLE001 - a missing repo or folder is a message, not a traceback
