@@ -151,9 +151,7 @@ class Plan:
     kv_bytes_per_token: int = 0
     fits: list[Fit] = field(default_factory=list)
     chosen: Fit | None = None
-    notes: list[str] = field(default_factory=list)
     refusal: str = ""
-
     stored_bytes: int = 0  # the weights as the checkpoint stores them (bf16 or AWQ), from the config
 
     @property
@@ -297,7 +295,10 @@ def stored_scheme(config: InternVLConfig) -> Scheme:
 
 
 def placement(num_layers: int, num_gpus: int) -> dict[str, int]:
-    """Module -> GPU as `model.loader.load` places it (one GPU, or the CPU, holds everything)."""
+    """Module -> GPU as `model.loader.load` places it (one GPU, or the CPU, holds everything).
+
+    Not accelerate's `infer_auto_device_map`: it fills GPUs greedily by free memory (not the official
+    split the loader uses) and drops GPU ids this machine lacks (everything lands on one device)."""
     return official_device_map(num_layers, max(1, num_gpus))
 
 

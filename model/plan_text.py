@@ -31,7 +31,7 @@ def plan_table(plan: "Plan") -> str:
         lines += ["", f"Device map, {plan.chosen.scheme.label} {plan.chosen.how}:", *_device_map(plan.chosen)]
     if plan.fits:
         lines += ["", "Ways to load it here:", *_ways(plan)]
-    lines += [""] + [f"Note: {note}" for note in plan.notes]
+    lines += [""]
     lines.append(f"Refused: {plan.refusal}" if plan.refusal else _verdict(plan))
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
 

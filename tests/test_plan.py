@@ -166,6 +166,17 @@ def test_the_bundled_checkpoint_from_its_own_files():
         assert result.chosen.weight_bytes == result.parameters * 2 + result.buffer_bytes
 
 
+def test_a_native_layout_plans_as_its_official_twin():
+    official = plan_facts.gather(registry.by_name("tiny"))
+    image_id = official.tokenizer.tokens[IMG_CONTEXT][0]
+    native_config = translate_config(official.config, image_id).to_dict()
+    native = plan(ModelFacts("native", "native", native_config, official.tokenizer), gpus(2, 24))
+    twin = plan(official, gpus(2, 24))
+    assert native.layout == "native" and twin.layout == "official" and native.refusal == ""
+    assert native.parameters == twin.parameters
+    assert [load.weight_bytes for load in native.chosen.loads] == [load.weight_bytes for load in twin.chosen.loads]
+
+
 def test_the_printed_plan_names_the_map_the_template_and_the_tokens():
     text = plan(FAMILY["r1v3-38b"], gpus(2, 80)).table()
     assert "GPU 0 | 80.0 |" in text and "layers 0-21, 63" in text and "layers 22-62" in text
