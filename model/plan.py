@@ -359,6 +359,8 @@ def _refusal(result: Plan, config: InternVLConfig, quantization: str) -> str:
         return (f"{name} needs a CUDA GPU: none was found, and {result.parameters / 1e9:.1f}B parameters are far "
                 f"too many for a CPU (at most {CPU_MAX_PARAMETERS / 1e9:.0f}B here). {_need(result, config)} "
                 "Or answer through a model server (--backend openai --endpoint URL).")
+    if quantization and not result.gpus:
+        return f"--quantization {quantization} needs a CUDA GPU (bitsandbytes); none was found."
     quantized = getattr(config, "quantization_config", None)
     if result.chosen is None and quantized and quantized.get("quant_method") != "awq":
         return f"{name} is quantized with {quantized.get('quant_method')!r}; only AWQ builds are supported."

@@ -159,6 +159,7 @@ def test_the_bundled_checkpoint_from_its_own_files():
     assert on_cpu.refusal == "" and on_cpu.chosen.scheme.key == "fp32"
     assert on_cpu.chosen.weight_bytes == on_cpu.parameters * 4 + on_cpu.buffer_bytes
     assert on_cpu.context_length == 1024 and "Verdict: loads in float32 on the CPU" in on_cpu.table()
+    assert "needs a CUDA GPU" in plan(found, [], quantization="4bit").refusal
     for count in (1, 2, 4, 8):
         result = plan(found, gpus(count, 24))
         assert result.refusal == "" and result.chosen.scheme is BF16
