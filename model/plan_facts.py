@@ -16,6 +16,7 @@ Contract:
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -60,10 +61,11 @@ def weight_files(source: str, folder: Path) -> WeightFiles | None:
 def tokens_to_check(template: str, spec: registry.ModelSpec) -> list[str]:
     """The template's role tokens, the stop tokens, the thinking markers and the image tokens."""
     parts = TEMPLATES.get(template)
-    roles = [parts.begin, parts.user, parts.assistant, parts.assistant_end] if parts else []
-    stops = list(spec.stop_tokens)
-    names = [text.strip() for text in roles + stops] + [THINK_OPEN.strip(), END_THINK, IMG_START, IMG_END, IMG_CONTEXT]
-    return list(dict.fromkeys(name for name in names if name))
+    text = "".join([parts.begin, parts.system, parts.user, parts.user_end, parts.assistant, parts.assistant_end]
+                   if parts else [])
+    roles = re.findall(r"<[^<>\s{}]+>", text)  # `<|im_start|>`, `<｜User｜>`: the template's own tokens
+    names = roles + list(spec.stop_tokens) + [THINK_OPEN.strip(), END_THINK, IMG_START, IMG_END, IMG_CONTEXT]
+    return list(dict.fromkeys(names))
 
 
 def tokenizer_facts(spec: registry.ModelSpec, folder: Path, config: dict[str, Any]) -> TokenizerFacts:

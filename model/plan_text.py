@@ -79,7 +79,8 @@ def _tokens(plan: "Plan") -> list[str]:
         elif len(ids) == 1:
             found.append(f"{text} {ids[0]}")
         else:
-            found.append(f"{text} split into {len(ids)} tokens {list(ids)} (matched as text)")
+            how = " (matched as text)" if text == "</think>" else ""
+            found.append(f"{text} split into {len(ids)} tokens {list(ids)}{how}")
     return [template, "Special tokens: " + ", ".join(found)]
 
 
