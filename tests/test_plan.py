@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import sys
+from functools import lru_cache
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -79,9 +80,10 @@ def layers_placed(loads, num_layers: int) -> list[int]:
     return sorted(found)
 
 
-def expected_bytes(config: dict, scheme) -> int:
+@lru_cache(maxsize=None)
+def expected_bytes(name: str, scheme) -> int:
     """Weights under `scheme`, counted here from the meta model's own modules (not by the planner's code)."""
-    native = translate_config(config, 151667)
+    native = translate_config(FAMILY[name].config, 151667)
     model = _meta_model(_config_key(native))
     total = sum(b.numel() * b.element_size() for b in model.buffers())
     quantized = rows = 0
@@ -101,7 +103,7 @@ def test_every_layer_is_placed_once_and_the_bytes_add_up(name, count, size):
     assert result.parameters > 38e9 and result.context_tokens == min(PLAN_CONTEXT, result.context_length)
     assert result.kv_bytes_per_token == 2 * 64 * 8 * 128 * 2  # K and V, 64 layers, 8 KV heads of 128, bf16
     if name.endswith("-awq"):  # AWQ weights are stored as they load
-        stored = expected_bytes(FAMILY[name].config, awq_scheme(AWQ))
+        stored = expected_bytes(name, awq_scheme(AWQ))
         assert result.stored_bytes == pytest.approx(stored, abs=64)
     assert result.fits or (count == 0 and name.endswith("-awq"))  # quantized weights need CUDA
     for fit in result.fits:
@@ -113,7 +115,7 @@ def test_every_layer_is_placed_once_and_the_bytes_add_up(name, count, size):
         elif fit.scheme.key == "fp32":
             assert fit.weight_bytes == result.parameters * 4 + result.buffer_bytes
         else:
-            assert fit.weight_bytes == pytest.approx(expected_bytes(FAMILY[name].config, fit.scheme), abs=64)
+            assert fit.weight_bytes == pytest.approx(expected_bytes(name, fit.scheme), abs=64)
 
 
 @pytest.mark.parametrize("name", ["r1v-38b", "r1v2-38b", "r1v3-38b"])
@@ -282,6 +284,12 @@ def test_python_app_plan_on_the_bundled_model_prints_the_plan_and_exits_0():
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Plan for tiny" in done.stdout and "Verdict: loads in" in done.stdout
     assert "<IMG_CONTEXT> 6" in done.stdout and "Running on" not in done.stdout + done.stderr
+
+
+def test_the_plan_fetches_what_the_loader_fetches_less_the_weights():
+    from model.loader import _HUB_PATTERNS
+
+    assert set(plan_facts.SMALL_FILES) == set(_HUB_PATTERNS) - {"*.safetensors"}
 
 
 def test_awq_bytes_follow_bits_and_group_size():
