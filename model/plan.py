@@ -5,32 +5,29 @@ Contract:
   checkpoint's config and tokenizer facts (`ModelFacts`) and the GPUs (`Gpu`, free bytes each); it
   reads no file and touches no GPU. The model is built on PyTorch's meta device from its config;
   bytes per module come from transformers' `compute_module_sizes`, placement from
-  `official_device_map` (what `model.loader.load` uses), so the plan is what loading would do.
+  `official_device_map` (what `model.loader.load` uses), so the plan is what loading would do
+  (bytes per way of loading: model/plan_sizes.py).
 - Every way of loading it is sized: bf16, bitsandbytes 8-bit and 4-bit (`--quantization`), and the
   registry's AWQ build. A GPU fits when weights + KV cache at the planned context + activations of
   one prefill + a fixed reserve are within its free memory (see the constants below).
 - `Plan.refusal` is "" when the chosen way fits; otherwise a plain message naming what it needs and
   what would fit. A layout that will not load (unknown format, ps_version v1, LoRA, a tokenizer
   without the image token, ids past the vocabulary) is refused the same way, before any sizing.
-- `Plan.table()` is the text `python app.py --plan` prints; `fit_table(facts, setups)` is the
-  Markdown summary the README shows (tests check that the README holds exactly that).
+- `Plan.table()` is the text `python app.py --plan` prints; model/plan_text.py's `fit_table` is
+  the Markdown summary the README shows (tests check that the README holds exactly that).
 """
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any, Sequence
 
-import torch
-from torch import nn
-from transformers import InternVLConfig, InternVLForConditionalGeneration
-from transformers.integrations.accelerate import compute_module_sizes
+from transformers import InternVLConfig
 
 from model.checkpoint import CheckpointError, detect_layout, official_device_map, translate_config
-from model.loader import _UNQUANTIZED as KEPT_IN_16_BIT  # what --quantization leaves in bf16
-from model.plan_text import fit_cells, plan_table
-from model.prompt import IMG_CONTEXT
+from model.plan_sizes import (BF16, FP32, INT8, NF4, Scheme, awq_scheme, config_key, meta_model, module_bytes,
+                              stored_scheme)
+from model.prompt import IMG_CONTEXT, TEMPLATES
 
 GIB = 2**30
 PLAN_CONTEXT = 32_768  # tokens of KV cache planned for: a 13-tile image, a question, ~29k of thinking and answer
@@ -75,28 +72,6 @@ class ModelFacts:
     tokenizer: TokenizerFacts
     weights: WeightFiles | None = None  # None: unknown, estimated from the parameters
     awq_build: str = ""  # the registry's AWQ build of this model, when it has one
-
-
-@dataclass(frozen=True)
-class Scheme:
-    key: str  # "bf16" | "8bit" | "4bit" | "awq"
-    label: str
-    bytes_per_weight: float  # per element of a quantized Linear weight (scales included)
-    kept: tuple[str, ...] = ()  # modules left unquantized
-    dense_bytes: float = 2.0  # per element of everything not quantized
-
-
-BF16 = Scheme("bf16", "bf16", 2.0)
-FP32 = Scheme("fp32", "float32", 4.0, dense_bytes=4.0)  # what the loader uses on a CPU
-INT8 = Scheme("8bit", "8-bit", 1.0, tuple(KEPT_IN_16_BIT))  # + a float32 scale per row, added per module
-NF4 = Scheme("4bit", "4-bit", 0.5 + 4 / 64, tuple(KEPT_IN_16_BIT))  # a float32 absmax per 64 weights
-
-
-def awq_scheme(quantization: dict[str, Any]) -> Scheme:
-    """AWQ: `bits` per weight, and per `group_size` weights an fp16 scale and a packed zero point."""
-    bits, group = int(quantization.get("bits", 4)), int(quantization.get("group_size", 128))
-    kept = tuple(quantization.get("modules_to_not_convert") or KEPT_IN_16_BIT)
-    return Scheme("awq", f"AWQ {bits}-bit", bits / 8 + (2 + bits / 8) / group, kept)
 
 
 @dataclass
@@ -160,6 +135,8 @@ class Plan:
         return self.facts.weights.total if self.facts.weights is not None else self.stored_bytes
 
     def table(self) -> str:
+        from model.plan_text import plan_table  # plan_text builds on this module
+
         return plan_table(self)
 
 
@@ -175,10 +152,10 @@ def plan(facts: ModelFacts, gpus: Sequence[Gpu], quantization: str = "",
     result.context_length = int(text.max_position_embeddings)
     result.context_tokens = min(context_tokens, result.context_length)
     result.kv_bytes_per_token = kv_bytes_per_token(config)
-    model = _meta_model(_config_key(config))
+    model = meta_model(config_key(config))
     result.parameters = sum(p.numel() for p in model.parameters())
     result.buffer_bytes = sum(b.numel() * b.element_size() for b in model.buffers())
-    result.stored_bytes = round(_module_bytes(_config_key(config), stored_scheme(config))[""])
+    result.stored_bytes = round(module_bytes(config, stored_scheme(config))[""])
     try:
         result.fits = [_fit(result, config, scheme, how) for scheme, how in _schemes(facts, config, result.gpus)]
     except CheckpointError as error:
@@ -198,6 +175,10 @@ def _native_config(facts: ModelFacts, result: Plan) -> InternVLConfig:
     if not tokenizer.template:
         raise CheckpointError("Cannot tell the chat template of this checkpoint: its tokenizer has neither "
                               "DeepSeek-R1 role tokens nor ChatML tokens.")
+    for token in template_tokens(tokenizer.template):
+        if len(tokenizer.tokens.get(token, ())) != 1:
+            raise CheckpointError(f"The tokenizer does not hold {token} as one token, which the "
+                                  f"{tokenizer.template} template needs: it is not this model's template.")
     image = tokenizer.tokens.get(IMG_CONTEXT, ())
     if len(image) != 1:
         raise CheckpointError(f"The tokenizer has no single {IMG_CONTEXT} token (found ids {list(image)}): "
@@ -211,6 +192,14 @@ def _native_config(facts: ModelFacts, result: Plan) -> InternVLConfig:
         raise CheckpointError(f"The tokenizer has {tokenizer.size:,} tokens but the model's vocabulary only "
                               f"{vocab:,}: ids past it would fail inside the model.")
     return config
+
+
+def template_tokens(template: str) -> list[str]:
+    """The added tokens a chat template is made of: `<|im_start|>`, `<｜User｜>`..."""
+    parts = TEMPLATES.get(template)
+    text = "".join([parts.begin, parts.system, parts.user, parts.user_end, parts.assistant, parts.assistant_end]
+                   if parts else [])
+    return list(dict.fromkeys(re.findall(r"<[^<>\s{}]+>", text)))
 
 
 def kv_bytes_per_token(config: InternVLConfig) -> int:
@@ -231,49 +220,6 @@ def activation_bytes(config: InternVLConfig, prefill_tokens: int) -> tuple[int, 
     return int(vision_bytes), int(text_bytes)
 
 
-def _config_key(config: InternVLConfig) -> str:
-    return json.dumps(config.to_dict(), sort_keys=True, default=str)
-
-
-@lru_cache(maxsize=8)
-def _meta_model(config_key: str) -> InternVLForConditionalGeneration:
-    """The model with every tensor on the meta device: shapes and names, no memory."""
-    config = InternVLConfig.from_dict(json.loads(config_key))
-    with torch.device("meta"):
-        return InternVLForConditionalGeneration(config)
-
-
-class _ElementSizes:
-    """Bytes per element under a scheme, in the shape `compute_module_sizes` asks a quantizer for.
-
-    transformers' own quantizers answer this too, but only with bitsandbytes or gptqmodel installed and
-    the model's Linear layers already replaced; a plan must work before either is installed."""
-
-    def __init__(self, model: nn.Module, scheme: Scheme):
-        self.scheme = scheme
-        self.parameters = {name for name, _ in model.named_parameters()}
-        self.quantized: dict[str, int] = {}  # weight name -> input features
-        if scheme.key not in ("bf16", "fp32"):
-            for name, module in model.named_modules():
-                if isinstance(module, nn.Linear) and not any(kept in name for kept in scheme.kept):
-                    self.quantized[f"{name}.weight"] = module.in_features
-
-    def param_element_size(self, model: nn.Module, name: str, param: torch.Tensor) -> float:
-        if name not in self.parameters:
-            return param.element_size()  # buffers (rotary frequencies) keep their own dtype
-        if name not in self.quantized:
-            return self.scheme.dense_bytes
-        row_scale = 4 / self.quantized[name] if self.scheme.key == "8bit" else 0.0
-        return self.scheme.bytes_per_weight + row_scale
-
-
-@lru_cache(maxsize=32)
-def _module_bytes(config_key: str, scheme: Scheme) -> dict[str, float]:
-    model = _meta_model(config_key)
-    sizes, _ = compute_module_sizes(model, _ElementSizes(model, scheme))
-    return dict(sizes)
-
-
 def _schemes(facts: ModelFacts, config: InternVLConfig, gpus: list[Gpu]) -> list[tuple[Scheme, str]]:
     quantization = getattr(config, "quantization_config", None)
     if not gpus:  # the loader runs a CPU in float32; quantized weights need CUDA
@@ -288,12 +234,6 @@ def _schemes(facts: ModelFacts, config: InternVLConfig, gpus: list[Gpu]) -> list
     return found
 
 
-def stored_scheme(config: InternVLConfig) -> Scheme:
-    """How the checkpoint's own files hold the weights."""
-    quantization = getattr(config, "quantization_config", None)
-    return awq_scheme(quantization) if quantization else BF16
-
-
 def placement(num_layers: int, num_gpus: int) -> dict[str, int]:
     """Module -> GPU as `model.loader.load` places it (one GPU, or the CPU, holds everything).
 
@@ -303,7 +243,7 @@ def placement(num_layers: int, num_gpus: int) -> dict[str, int]:
 
 
 def _fit(result: Plan, config: InternVLConfig, scheme: Scheme, how: str) -> Fit:
-    sizes = _module_bytes(_config_key(config), scheme)
+    sizes = module_bytes(config, scheme)
     num_layers = int(config.text_config.num_hidden_layers)
     devices: list[Gpu | None] = list(result.gpus) or [None]
     groups: list[list[str]] = [[] for _ in devices]
@@ -387,16 +327,3 @@ def _need(result: Plan, config: InternVLConfig) -> str:
              for fit in roomy.fits if fit.scheme.key in ("bf16", "awq")]
     return f"On one GPU it needs {' or '.join(needs)} at {result.context_tokens:,} tokens of context." if needs else ""
 
-
-README_SETUPS = ((0, 0),) + tuple((count, size) for count in (1, 2, 4, 8) for size in (24, 48, 80, 141))
-
-
-def fit_table(facts: ModelFacts, setups: Sequence[tuple[int, float]] = README_SETUPS,
-              context_tokens: int = PLAN_CONTEXT) -> str:
-    """Markdown: one row per GPU setup (count x GiB free each), one column per way of loading."""
-    rows = ["| GPUs (GiB free each) | bf16 | 8-bit | 4-bit | AWQ |", "|---|---|---|---|---|"]
-    for count, gib in setups:
-        gpus = [Gpu(index, int(gib * GIB)) for index in range(count)]
-        label = f"{count}× {gib:g}" if count else "none"
-        rows.append("| " + " | ".join([label, *fit_cells(plan(facts, gpus, context_tokens=context_tokens))]) + " |")
-    return "\n".join(rows)

@@ -16,7 +16,6 @@ Contract:
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -24,8 +23,8 @@ from typing import Any, TextIO
 from model import registry
 from model.checkpoint import CheckpointError, detect_layout
 from model.loader import guess_template, load_tokenizer, read_config
-from model.plan import Gpu, ModelFacts, Plan, TokenizerFacts, WeightFiles, plan
-from model.prompt import IMG_CONTEXT, IMG_END, IMG_START, TEMPLATES, THINK_OPEN
+from model.plan import Gpu, ModelFacts, Plan, TokenizerFacts, WeightFiles, plan, template_tokens
+from model.prompt import IMG_CONTEXT, IMG_END, IMG_START, THINK_OPEN
 from model.reasoning import END_THINK
 
 log = logging.getLogger(__name__)
@@ -59,13 +58,9 @@ def weight_files(source: str, folder: Path) -> WeightFiles | None:
 
 
 def tokens_to_check(template: str, spec: registry.ModelSpec) -> list[str]:
-    """The template's role tokens, the stop tokens, the thinking markers and the image tokens."""
-    parts = TEMPLATES.get(template)
-    text = "".join([parts.begin, parts.system, parts.user, parts.user_end, parts.assistant, parts.assistant_end]
-                   if parts else [])
-    roles = re.findall(r"<[^<>\s{}]+>", text)  # `<|im_start|>`, `<｜User｜>`: the template's own tokens
-    names = roles + list(spec.stop_tokens) + [THINK_OPEN.strip(), END_THINK, IMG_START, IMG_END, IMG_CONTEXT]
-    return list(dict.fromkeys(names))
+    """The template's own tokens, the stop tokens, the thinking markers and the image tokens."""
+    names = template_tokens(template) + list(spec.stop_tokens)
+    return list(dict.fromkeys(names + [THINK_OPEN.strip(), END_THINK, IMG_START, IMG_END, IMG_CONTEXT]))
 
 
 def tokenizer_facts(spec: registry.ModelSpec, folder: Path, config: dict[str, Any]) -> TokenizerFacts:

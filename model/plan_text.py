@@ -1,19 +1,17 @@
 """The plan (model/plan.py) in words and tables, for the terminal and the README.
 
 Contract: `plan_table(plan)` is the text `python app.py --plan` prints (facts, device map of the chosen
-way of loading, every way of loading with whether it fits, the verdict); `fit_cells(plans)` is one
-row of the README's summary (the busiest GPU's GiB for each way, ✓ when it fits, ✗ when not). Both
+way of loading, every way of loading with whether it fits, the verdict); `fit_table(facts, setups)` is the
+README's summary (the busiest GPU's GiB for each way, ✓ when it fits, ✗ when not). Both
 are pure formatting: every number comes from the plan.
 """
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import Sequence
 
-if TYPE_CHECKING:
-    from model.plan import Fit, GpuLoad, Plan
+from model.plan import GIB, PLAN_CONTEXT, Fit, Gpu, GpuLoad, ModelFacts, Plan, plan
 
-GIB = 2**30
 SHORT_NAMES = {
     "model.vision_tower": "vision tower", "model.multi_modal_projector": "projector",
     "model.language_model.embed_tokens": "embeddings", "model.language_model.norm": "final norm",
@@ -22,7 +20,7 @@ SHORT_NAMES = {
 SCHEME_ORDER = ("bf16", "8bit", "4bit", "awq")
 
 
-def plan_table(plan: "Plan") -> str:
+def plan_table(plan: Plan) -> str:
     lines = [_title(plan), _gpus(plan)]
     if plan.parameters:
         lines += [_download(plan), _context(plan)]
@@ -36,14 +34,14 @@ def plan_table(plan: "Plan") -> str:
     return "\n".join(line for line in lines if line is not None).replace("\n\n\n", "\n\n")
 
 
-def _title(plan: "Plan") -> str:
+def _title(plan: Plan) -> str:
     size = f", {plan.parameters / 1e9:.2f}B parameters" if plan.parameters > 1e8 else (
         f", {plan.parameters / 1e6:.1f}M parameters" if plan.parameters else "")
     layout = f", {plan.layout} layout" if plan.layout else ""
     return f"Plan for {plan.facts.name} ({plan.facts.source}){layout}{size}"
 
 
-def _gpus(plan: "Plan") -> str:
+def _gpus(plan: Plan) -> str:
     if not plan.gpus:
         return "GPUs: none found (the CPU would run it, in float32)"
     found = "; ".join(f"GPU {gpu.index}{f' ({gpu.name})' if gpu.name else ''}: {gpu.free_bytes / GIB:.1f} GiB free"
@@ -51,7 +49,7 @@ def _gpus(plan: "Plan") -> str:
     return f"GPUs: {len(plan.gpus)} found: {found}"
 
 
-def _download(plan: "Plan") -> str:
+def _download(plan: Plan) -> str:
     weights = plan.facts.weights
     size = _size(plan.download_bytes)
     if weights is None:
@@ -59,12 +57,12 @@ def _download(plan: "Plan") -> str:
     return f"Download: {size} of weights in {len(weights.files)} file(s) ({weights.source})"
 
 
-def _context(plan: "Plan") -> str:
+def _context(plan: Plan) -> str:
     return (f"Context: {plan.context_length:,} tokens (max_position_embeddings); planned for "
             f"{plan.context_tokens:,} tokens of KV cache ({plan.kv_bytes_per_token / 1024:.0f} KiB a token, bf16)")
 
 
-def _tokens(plan: "Plan") -> list[str]:
+def _tokens(plan: Plan) -> list[str]:
     tokenizer = plan.facts.tokenizer
     if tokenizer.problem or not tokenizer.tokens:
         return []
@@ -84,7 +82,7 @@ def _tokens(plan: "Plan") -> list[str]:
     return [template, "Special tokens: " + ", ".join(found)]
 
 
-def _device_map(fit: "Fit") -> list[str]:
+def _device_map(fit: Fit) -> list[str]:
     rows = ["| device | free GiB | weights GiB | KV cache GiB | activations GiB | reserve GiB | total GiB | fits "
             "| modules |", "|---|---|---|---|---|---|---|---|---|"]
     for load in fit.loads:
@@ -95,7 +93,7 @@ def _device_map(fit: "Fit") -> list[str]:
     return rows
 
 
-def _ways(plan: "Plan") -> list[str]:
+def _ways(plan: Plan) -> list[str]:
     rows = [f"| way | how | weights GiB | busiest device GiB | fits at {plan.context_tokens:,} tokens "
             "| longest context that fits |", "|---|---|---|---|---|---|"]
     for fit in plan.fits:
@@ -107,7 +105,7 @@ def _ways(plan: "Plan") -> list[str]:
     return rows
 
 
-def _verdict(plan: "Plan") -> str:
+def _verdict(plan: Plan) -> str:
     fit = plan.chosen
     where = f"{len(plan.gpus)} GPU(s)" if plan.gpus else "the CPU"
     busiest = fit.busiest
@@ -137,7 +135,7 @@ def _ranges(numbers: list[int]) -> str:
     return ", ".join(f"{a}-{b}" if a != b else f"{a}" for a, b in spans)
 
 
-def fit_cells(plan: "Plan") -> list[str]:
+def fit_cells(plan: Plan) -> list[str]:
     """One README cell per way of loading (SCHEME_ORDER): ✓/✗ and the busiest GPU's GiB."""
     if not plan.gpus:
         return ["refused: needs a CUDA GPU"] + ["–"] * (len(SCHEME_ORDER) - 1)
@@ -145,11 +143,11 @@ def fit_cells(plan: "Plan") -> list[str]:
     return [_cell(by_key[key].busiest) if key in by_key else "–" for key in SCHEME_ORDER]
 
 
-def _cell(load: "GpuLoad") -> str:
+def _cell(load: GpuLoad) -> str:
     return f"{'✓' if load.fits else '✗'} {load.total / GIB:.1f}"
 
 
-def _yes(checked: "GpuLoad | Fit") -> str:
+def _yes(checked: GpuLoad | Fit) -> str:
     if getattr(checked, "free_bytes", 0) is None:
         return "not checked"  # the CPU's memory
     return "yes" if checked.fits else "NO"
@@ -163,3 +161,17 @@ def _size(size: int) -> str:
 
 def _gib(size: int) -> str:
     return f"{size / GIB:.1f}" if size >= GIB / 10 or not size else f"{size / GIB:.3f}"
+
+
+README_SETUPS = ((0, 0),) + tuple((count, size) for count in (1, 2, 4, 8) for size in (24, 48, 80, 141))
+
+
+def fit_table(facts: ModelFacts, setups: Sequence[tuple[int, float]] = README_SETUPS,
+              context_tokens: int = PLAN_CONTEXT) -> str:
+    """Markdown: one row per GPU setup (count x GiB free each), one column per way of loading."""
+    rows = ["| GPUs (GiB free each) | bf16 | 8-bit | 4-bit | AWQ |", "|---|---|---|---|---|"]
+    for count, gib in setups:
+        gpus = [Gpu(index, int(gib * GIB)) for index in range(count)]
+        label = f"{count}× {gib:g}" if count else "none"
+        rows.append("| " + " | ".join([label, *fit_cells(plan(facts, gpus, context_tokens=context_tokens))]) + " |")
+    return "\n".join(rows)

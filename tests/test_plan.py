@@ -20,8 +20,9 @@ from torch import nn
 
 import app
 from model import plan_facts, registry
-from model.plan import (BF16, GIB, PLAN_CONTEXT, README_SETUPS, Gpu, ModelFacts, TokenizerFacts, _meta_model,
-                        _config_key, awq_scheme, fit_table, plan)
+from model.plan import GIB, PLAN_CONTEXT, Gpu, ModelFacts, TokenizerFacts, plan
+from model.plan_sizes import BF16, awq_scheme, config_key, meta_model
+from model.plan_text import README_SETUPS, fit_table
 from model.checkpoint import translate_config
 from model.prompt import IMG_CONTEXT
 from tests.test_checkpoint import R1V_38B
@@ -84,7 +85,7 @@ def layers_placed(loads, num_layers: int) -> list[int]:
 def expected_bytes(name: str, scheme) -> int:
     """Weights under `scheme`, counted here from the meta model's own modules (not by the planner's code)."""
     native = translate_config(FAMILY[name].config, 151667)
-    model = _meta_model(_config_key(native))
+    model = meta_model(config_key(native))
     total = sum(b.numel() * b.element_size() for b in model.buffers())
     quantized = rows = 0
     for name, module in model.named_modules():
@@ -201,12 +202,14 @@ def test_a_layout_that_will_not_load_is_refused_before_sizing(change, message):
 
 
 @pytest.mark.parametrize("tokens,size,message", [
-    ({}, 151668, IMG_CONTEXT),
+    ({k: v for k, v in _R1_TOKENS.items() if k != IMG_CONTEXT}, 151668, f"no single {IMG_CONTEXT}"),
     (_R1_TOKENS, 160_000, "vocabulary only 152,064"),
 ])
 def test_a_tokenizer_that_does_not_match_is_refused(tokens, size, message):
     tokenizer = TokenizerFacts("deepseek_r1", "registry", tokens, size)
     assert message in plan(ModelFacts("x", "x", R1V_38B, tokenizer), gpus(1, 141)).refusal
+    wrong_template = TokenizerFacts("chatml", "registry", _R1_TOKENS, 151668)
+    assert "<|im_start|> as one token" in plan(ModelFacts("x", "x", R1V_38B, wrong_template), gpus(1, 141)).refusal
     unknown = TokenizerFacts("", "guessed from the tokenizer", _R1_TOKENS, 151668)
     assert "chat template" in plan(ModelFacts("x", "x", R1V_38B, unknown), gpus(1, 141)).refusal
 
