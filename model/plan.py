@@ -11,8 +11,8 @@ Contract:
   registry's AWQ build. A GPU fits when weights + KV cache at the planned context + activations of
   one prefill + a fixed reserve are within its free memory (see the constants below).
 - `Plan.refusal` is "" when the chosen way fits; otherwise a plain message naming what it needs and
-  what would fit. A layout that will not load (unknown format, ps_version v1, LoRA, a tokenizer
-  without the image token, ids past the vocabulary) is refused the same way, before any sizing.
+  what would fit. A layout that will not load (unknown format, ps_version v1, LoRA, a tokenizer that lacks
+  its template's tokens or the image token, ids past the vocabulary) is refused the same way, before sizing.
 - `Plan.table()` is the text `python app.py --plan` prints; model/plan_text.py's `fit_table` is
   the Markdown summary the README shows (tests check that the README holds exactly that).
 """
