@@ -20,6 +20,7 @@ from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
 from ui.layout import build_app, launch_kwargs
+from ui.settings import served_defaults
 from ui.zerogpu import ZeroGPUEngine
 
 log = logging.getLogger("r1v")
@@ -43,7 +44,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", None),
                         help='largest upload, e.g. "20mb" (default: R1V_MAX_FILE_MB, 20 MB)')
     parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
-                        help="wall-clock limit of one answer, in seconds")
+                        help="wall-clock limit of one answer, and of an API call's wait for the model to load, in seconds")
     parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
                         help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
     parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
@@ -89,7 +90,7 @@ def on_spaces() -> bool:
 
 def serving_policy(args: argparse.Namespace) -> ServingPolicy:
     return ServingPolicy(rate_limit_per_minute=max(0, args.rate_limit), trust_forwarded=on_spaces(),
-                         log_questions=args.log_questions)
+                         log_questions=args.log_questions, load_wait_s=args.max_seconds)
 
 
 def gpu_memory_gb() -> list[float]:
@@ -111,15 +112,9 @@ def choose_model(name: str | None) -> tuple[registry.ModelSpec, str]:
     return spec, f"Chosen for {len(gpus)} GPU(s) with {sum(gpus):.0f} GiB in all."
 
 
-# The tiny model answers in one short sentence; a small answer budget keeps a stray run short.
-TINY_ANSWER_BUDGET = 256
-
-
 def slider_defaults(spec: registry.ModelSpec) -> GenerationOptions:
-    """Where the sliders start: the model's official sampling, budgets that fit its context."""
-    return GenerationOptions.validated(
-        temperature=spec.temperature, top_p=spec.top_p, repetition_penalty=spec.repetition_penalty,
-        max_tiles=spec.max_tiles, answer_budget=TINY_ANSWER_BUDGET if spec.is_tiny else 2_048)
+    """Where the sliders start and what /reason uses when a setting is left out (ui.settings)."""
+    return served_defaults(spec)
 
 
 def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
@@ -167,7 +162,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
 def remote_info(args: argparse.Namespace) -> ModelInfo:
     spec = registry.by_name(args.model or "") or registry.ModelSpec(args.model or "remote", args.model or "", "auto", ())
     return ModelInfo(name=args.model or f"model at {args.endpoint}", device=f"the server at {args.endpoint}",
-                     defaults=slider_defaults(spec))
+                     defaults=slider_defaults(spec), backend="openai")
 
 
 # On a ZeroGPU Space (and only there) the model must be loaded at module level.
