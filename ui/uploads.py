@@ -6,6 +6,7 @@ URL and returns a local path, or raises `gr.Error` in the person's language.
 """
 from __future__ import annotations
 
+import base64
 import ipaddress
 import logging
 from pathlib import Path
@@ -60,6 +61,7 @@ def fetched(url: str, words: Words) -> str:
     folder = get_upload_folder()
     if url.startswith("data:"):
         try:
+            _check_base64(url)
             return processing_utils.save_base64_to_cache(url, folder)
         except Exception as error:  # noqa: BLE001 - the sender's to fix
             log.info("data: URL refused: %s", type(error).__name__)
@@ -73,6 +75,14 @@ def fetched(url: str, words: Words) -> str:
         # safehttpx names a host that resolves to a private address this way (gradio 6.31, safehttpx 0.1)
         key = "error.url_private" if "failed validation" in str(error) else "error.url_refused"
         raise gr.Error(words(key, url=url[:80]), print_exception=False) from None
+
+
+def _check_base64(url: str) -> None:
+    """Raise ValueError unless `url` is `data:...;base64,` and strict base64 of something: Gradio's
+    decoder skips bad characters, which would turn "@@@" into an empty file."""
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64") or not base64.b64decode(payload, validate=True):
+        raise ValueError("not a base64 data: URL")
 
 
 def _public_host(url: str) -> bool:
