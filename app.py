@@ -44,7 +44,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", None),
                         help='largest upload, e.g. "20mb" (default: R1V_MAX_FILE_MB, 20 MB)')
     parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
-                        help="wall-clock limit of one answer, and of an API call's wait for the model to load, in seconds")
+                        help="wall-clock limit of one answer, and of an API call's wait for the model to load "
+                             "(seconds)")
     parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
                         help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
     parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
@@ -112,11 +113,6 @@ def choose_model(name: str | None) -> tuple[registry.ModelSpec, str]:
     return spec, f"Chosen for {len(gpus)} GPU(s) with {sum(gpus):.0f} GiB in all."
 
 
-def slider_defaults(spec: registry.ModelSpec) -> GenerationOptions:
-    """Where the sliders start and what /reason uses when a setting is left out (ui.settings)."""
-    return served_defaults(spec)
-
-
 def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
     """(progress) -> LocalEngine; run by the page in a background thread."""
 
@@ -162,7 +158,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
 def remote_info(args: argparse.Namespace) -> ModelInfo:
     spec = registry.by_name(args.model or "") or registry.ModelSpec(args.model or "remote", args.model or "", "auto", ())
     return ModelInfo(name=args.model or f"model at {args.endpoint}", device=f"the server at {args.endpoint}",
-                     defaults=slider_defaults(spec), backend="openai")
+                     defaults=served_defaults(spec), backend="openai")
 
 
 # On a ZeroGPU Space (and only there) the model must be loaded at module level.
@@ -175,7 +171,7 @@ if zerogpu.enabled():
 def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     spec, note = choose_model(args.model)
     log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
-    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=slider_defaults(spec))
+    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=served_defaults(spec))
     return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
 
 

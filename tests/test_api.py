@@ -29,7 +29,8 @@ FOLLOW_UP = "And how many blue ones?"
 @pytest.fixture(scope="module")
 def served(tiny_engine, launch):
     """The app as app.py builds it for the bundled model: its defaults from ui.settings."""
-    demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=served_defaults(by_name("tiny"))))
+    info = ModelInfo("tiny", is_tiny=True, device="CPU", defaults=served_defaults(by_name("tiny")))
+    demo = build_app(tiny_engine, info)
     url = launch(demo)
     return demo, url
 
@@ -63,7 +64,8 @@ def answer_text(chatbot: list[dict]) -> str:
 def test_the_served_defaults_come_from_the_checkpoint_and_reach_the_endpoint_signature(served):
     demo, _ = served
     tiny = by_name("tiny")
-    assert checkpoint_max_tiles(tiny) == json.loads((Path(tiny.source) / "config.json").read_text())["max_dynamic_patch"]
+    config = json.loads((Path(tiny.source) / "config.json").read_text())
+    assert checkpoint_max_tiles(tiny) == config["max_dynamic_patch"] == 4
     reason = Handlers(ModelSlot(object(), ModelInfo("tiny", defaults=served_defaults(tiny)))).reason_api()
     parameters = inspect.signature(reason).parameters
     assert [name for name in parameters if name != "request"] == PARAMETERS

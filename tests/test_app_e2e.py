@@ -190,3 +190,17 @@ def test_an_engine_crash_is_a_short_message_and_the_question_stays():
     assert not any("internal detail" in str(w.message) for w in caught)
     with pytest.raises(gr.Error, match="Something went wrong"):
         list(handlers.reason_api()([], "How many?"))
+
+
+def test_the_thinking_budget_shows_one_state_no_limit_hides_the_slider():
+    def controls(defaults):
+        demo = build_app(object(), ModelInfo("tiny", defaults=defaults), start_loading=False)
+        by_id = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
+        toggle = next(fn for fn in demo.fns.values() if [b.elem_id for b in fn.inputs] == ["no-limit"])
+        return by_id["thinking-budget"], by_id["no-limit"], toggle.fn
+
+    slider, no_limit, toggle = controls(GenerationOptions.validated(answer_budget=256))  # no limit by default
+    assert no_limit.value is True and slider.visible is False  # no greyed number on show
+    assert toggle(False).visible is True and toggle(True).visible is False
+    slider, no_limit, _ = controls(GenerationOptions.validated(thinking_budget=1024))
+    assert no_limit.value is False and slider.visible is True and slider.value == 1024

@@ -1,8 +1,10 @@
 """Which files a request may have the model read: uploads to Gradio, the bundled examples, and
 images sent by URL (fetched into Gradio's upload folder). Anything else is refused by name.
 
-`readable(path)` says whether a path may be read; `image_path(item, words)` takes a FileData dict, a path string, a `data:` URL or a public http(s)
-URL and returns a local path, or raises `gr.Error` in the person's language.
+`image_path(item, words)` takes a FileData dict (its "path", else its "url"), a path string, a
+`data:` URL or a public http(s) URL and returns a local path, or raises `gr.Error` in the person's
+language: an item naming no file, a file never uploaded, a local or private address, and a data:
+URL that is not base64 each get their own message. `readable(path)` says whether a path may be read.
 """
 from __future__ import annotations
 
