@@ -233,20 +233,29 @@ def test_plain_http_upload_call_and_stream(served):
     assert status == 200 and final[0]["stats"]["image_tiles"] == [5] and final[0]["status"] == ""
 
 
+def test_a_positional_http_call_may_stop_early_and_the_rest_take_their_defaults(served):
+    _, url = served
+    status, final = http_call(url, [[], QUESTION])  # Gradio alone would answer {"error": null}
+    assert status == 200 and final[0]["stats"]["finish_reason"] != "error"
+    old_caller = [[{"path": EXAMPLE}], QUESTION, 0, 32, 0.0, 0.95, 1]  # /reason's original seven values
+    status, final = http_call(url, old_caller)
+    assert status == 200 and final[0]["stats"]["image_tiles"] == [5] and final[0]["stats"]["seed"] == 1
+
+
 def test_missing_values_over_plain_http_are_named(served):
     _, url = served
-    status, error = http_call(url, [[], QUESTION])
+    status, error = http_call(url, [[]])
     assert status == 422
-    assert error.startswith("/reason takes 12 values in this order: images, question, thinking_budget, max_new_tokens")
-    assert "got 2. Missing: thinking_budget" in error and "/gradio_api/call/v2/reason" in error
+    assert error.startswith("/reason takes up to 12 values in this order: images, question, thinking_budget, ")
+    assert "got 1. Missing: question, which have no default" in error and "/gradio_api/call/v2/reason" in error
     status, error = http_call(url, {"images": []}, "call/v2/reason")
     assert (status, error) == (422, "/reason needs a value for question (the parameters without a default).")
     status, error = http_call(url, {"images": [], "question": "q", "max_tokens": 9}, "call/v2/reason")
     assert status == 422 and error.startswith("/reason has no parameter max_tokens; its parameters are: images")
     # the same in the caller's language
-    response = httpx.post(f"{url}gradio_api/call/reason", json={"data": [[], QUESTION]},
-                          headers={"Accept-Language": "zh-CN"}, timeout=30)
-    assert response.status_code == 422 and "按顺序接受 12 个值" in response.json()["error"]
+    response = httpx.post(f"{url}gradio_api/call/reason", json={"data": []}, headers={"Accept-Language": "zh-CN"},
+                          timeout=30)
+    assert response.status_code == 422 and "按顺序最多接受 12 个值" in response.json()["error"]
     # gradio_client fills the defaults itself: only the required values are needed
     final = Client(url, verbose=False).predict([], "How many?", api_name="/reason")
     assert final["stats"]["finish_reason"] != "error"

@@ -26,7 +26,7 @@ from ui.i18n import Words
 from ui.render import LiveTurn
 from ui.serving import Engine, RunFacts, Serving, safe_frames
 from ui.sessions import session_of
-from ui.settings import API_SETTINGS, HISTORY_DESCRIPTION, options_from_api
+from ui.settings import API_SETTINGS, HISTORY_DESCRIPTION, api_defaults, options_from_api
 from ui.uploads import image_path
 
 LOAD_POLL_S = 0.5  # how often a call waiting for the model re-reads the load progress
@@ -46,6 +46,11 @@ Args:
 {settings}
     history: {history}
 """
+
+
+def parameter_defaults(defaults: GenerationOptions) -> dict[str, Any]:
+    """Each /reason parameter that has a default -> that default (images and question have none)."""
+    return {**api_defaults(defaults), "history": None}
 
 
 def endpoint_doc() -> str:

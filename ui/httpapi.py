@@ -5,19 +5,22 @@
   serves these. Gradio 6.31 builds its FastAPI app inside `launch()` and takes constructor
   arguments only through `launch(app_kwargs=...)`; FastAPI's `routes` argument places ours before
   Gradio's, `middleware` wraps them all. The wrapper adds them to whatever app_kwargs are given.
-- `CallCheck`: plain HTTP calls (`POST /gradio_api/call/<name>` with `{"data": [...]}`,
-  or `/gradio_api/call/v2/<name>` with an object) that Gradio would refuse without a word get a
-  422 with the app's message instead. A positional call with fewer values than the endpoint takes:
-  Gradio 6.31 does not fill defaults for positional calls (`Blocks.validate_inputs` raises a
-  ValueError whose text is hidden: the event stream says `{"error": null}`), while `/call/v2/`
-  does fill them, so the message names the expected values, the missing ones and v2. A
-  `gradio.FileData` item whose path was never uploaded: Gradio refuses it before the endpoint
-  runs (`InvalidPathError`, hidden the same way), so it is checked here with `ui.uploads.readable`.
+- `CallCheck`: plain HTTP calls (`POST /gradio_api/call/<name>` with `{"data": [...]}`, or
+  `/gradio_api/call/v2/<name>` with an object) that Gradio would refuse without a word get a 422
+  with the app's message instead, and positional calls get their trailing defaults. Gradio 6.31
+  fills defaults only for `/call/v2/` (keyword) calls; a positional call with fewer values than the
+  endpoint takes fails in `Blocks.validate_inputs` with a ValueError whose text is hidden (the
+  event stream says `{"error": null}`), which would also break callers written before `/reason`
+  grew its later settings. So a positional call with the required values gets the defaults of the
+  rest, and one without them is told which are missing. A `gradio.FileData` item whose path was
+  never uploaded is refused by Gradio before the endpoint runs (`InvalidPathError`, hidden the
+  same way), so it is checked here with `ui.uploads.readable`.
 """
 from __future__ import annotations
 
 import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -27,7 +30,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ui.api import PARAMETERS
+from ui.api import PARAMETERS, parameter_defaults
 from ui.health import Health
 from ui.i18n import Words, language_of
 from ui.serving import ModelSlot
@@ -52,74 +55,92 @@ def serve_extras(demo: gr.Blocks, routes: Sequence[BaseRoute], middleware: Seque
 
 
 def serve_health_and_checks(demo: gr.Blocks, slot: ModelSlot) -> None:
-    """The health routes of `slot` (ui.health) and the positional-call check of `/reason`."""
-    serve_extras(demo, Health(slot).routes(), [Middleware(CallCheck, parameters={"reason": PARAMETERS})])
+    """The health routes of `slot` (ui.health) and the HTTP call check of `/reason`."""
+    reason = Endpoint(PARAMETERS, parameter_defaults(slot.info.defaults))
+    serve_extras(demo, Health(slot).routes(), [Middleware(CallCheck, endpoints={"reason": reason})])
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    names: list[str]  # every parameter, in positional order
+    defaults: dict[str, Any]  # those with a default; the others are required
+
+    @property
+    def required(self) -> list[str]:
+        return [name for name in self.names if name not in self.defaults]
 
 
 class CallCheck:
-    """ASGI middleware: `parameters` maps an api_name to its parameter names, in order."""
+    """ASGI middleware: `endpoints` maps an api_name to its parameters."""
 
-    def __init__(self, app: ASGIApp, parameters: dict[str, list[str]]):
-        self.app, self.parameters = app, parameters
+    def __init__(self, app: ASGIApp, endpoints: dict[str, Endpoint]):
+        self.app, self.endpoints = app, endpoints
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        names = self._checked(scope)
-        if names is None:
+        endpoint = self._endpoint(scope)
+        if endpoint is None:
             return await self.app(scope, receive, send)
         body, messages = await _read_body(receive)
-        problem = refusal_message(body, names, scope)
+        problem, completed = checked_call(body, endpoint, scope)
         if problem:
             return await JSONResponse({"error": problem}, status_code=422)(scope, receive, send)
+        if completed is not None:
+            headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+            scope = {**scope, "headers": [*headers, (b"content-length", str(len(completed)).encode())]}
+            messages = [{"type": "http.request", "body": completed, "more_body": False}]
         await self.app(scope, _replay(messages, receive), send)
 
-    def _checked(self, scope: Scope) -> list[str] | None:
-        """The parameter names of the endpoint a positional or keyword call goes to, else None."""
+    def _endpoint(self, scope: Scope) -> Endpoint | None:
+        """The endpoint a positional or keyword call goes to, else None."""
         if scope["type"] != "http" or scope["method"] != "POST":
             return None
         path = scope["path"].rstrip("/")
         at = path.find(CALL_PREFIX)
-        return None if at < 0 else self.parameters.get(path[at + len(CALL_PREFIX):].removeprefix("v2/"))
+        return None if at < 0 else self.endpoints.get(path[at + len(CALL_PREFIX):].removeprefix("v2/"))
 
 
-def refusal_message(body: bytes, names: list[str], scope: Scope, required: int = 2) -> str:
-    """The refusal of a call Gradio would refuse without a word, in the caller's language; else "":
-    too few positional values, a keyword call missing a required parameter (the first `required`
-    names) or naming an unknown one, or a file that was never uploaded (Gradio checks the paths of
-    `gradio.FileData` items before the endpoint runs, and hides its message)."""
+def checked_call(body: bytes, endpoint: Endpoint, scope: Scope) -> tuple[str, bytes | None]:
+    """(the refusal in the caller's language or "", the body with trailing defaults filled in or None).
+    Refused: a call without a required value, a keyword call naming an unknown parameter, a file
+    never uploaded (Gradio checks the paths of `gradio.FileData` items before the endpoint runs, and
+    hides its message). A positional call that stops early gets the defaults of the rest."""
     try:
         payload = json.loads(body or b"{}")
     except ValueError:
-        return ""  # not ours to judge: Gradio answers a malformed body itself
+        return "", None  # not ours to judge: Gradio answers a malformed body itself
+    if not isinstance(payload, dict):
+        return "", None
     headers = {key.decode("latin-1"): value.decode("latin-1") for key, value in scope.get("headers", [])}
     words = Words(language_of(headers.get("accept-language")))
     api_name = scope["path"].rstrip("/").rsplit("/", 1)[-1]
-    if "/v2/" in scope["path"]:
-        problem = _keyword_problem(payload, names, required, api_name, words)
-    else:
-        problem = _positional_problem(payload, names, api_name, words)
-    if problem:
-        return problem
-    for path in _file_paths(payload):
-        if not readable(Path(path)):
-            return words("error.not_uploaded", name=Path(path).name)
-    return ""
+    keyword = "/v2/" in scope["path"]
+    problem = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, api_name, words)
+    if not problem:
+        problem = next((words("error.not_uploaded", name=Path(path).name) for path in _file_paths(payload)
+                        if not readable(Path(path))), "")
+    if problem or keyword or not isinstance(payload.get("data"), list):
+        return problem, None
+    data = payload["data"]
+    if len(data) >= len(endpoint.names):
+        return "", None
+    filled = [*data, *(endpoint.defaults[name] for name in endpoint.names[len(data):])]
+    return "", json.dumps({**payload, "data": filled}).encode()
 
 
-def _positional_problem(payload: Any, names: list[str], api_name: str, words: Words) -> str:
-    data = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(data, list) or len(data) >= len(names):
+def _positional_problem(payload: dict, endpoint: Endpoint, api_name: str, words: Words) -> str:
+    data, required = payload.get("data"), len(endpoint.required)
+    if not isinstance(data, list) or len(data) >= required:
         return ""
-    return words("api.missing_values", api_name=api_name, expected=len(names), names=", ".join(names),
-                 got=len(data), missing=", ".join(names[len(data):]))
+    return words("api.missing_values", api_name=api_name, expected=len(endpoint.names),
+                 names=", ".join(endpoint.names), got=len(data), missing=", ".join(endpoint.required[len(data):]))
 
 
-def _keyword_problem(payload: Any, names: list[str], required: int, api_name: str, words: Words) -> str:
-    if not isinstance(payload, dict):
-        return ""
-    unknown = [key for key in payload if key not in names and key not in ("session_hash", "oauth_token")]
+def _keyword_problem(payload: dict, endpoint: Endpoint, api_name: str, words: Words) -> str:
+    unknown = [key for key in payload if key not in endpoint.names and key not in ("session_hash", "oauth_token")]
     if unknown:
-        return words("api.unknown_keys", api_name=api_name, unknown=", ".join(unknown), names=", ".join(names))
-    missing = [name for name in names[:required] if name not in payload]
+        return words("api.unknown_keys", api_name=api_name, unknown=", ".join(unknown),
+                     names=", ".join(endpoint.names))
+    missing = [name for name in endpoint.required if name not in payload]
     if missing:
         return words("api.missing_keys", api_name=api_name, missing=", ".join(missing))
     return ""

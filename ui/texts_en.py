@@ -89,9 +89,9 @@ EN_TEXTS: dict[str, str] = {
                          '"answer": ...}}; got {got}.'),
     "api.missing_keys": "/{api_name} needs a value for {missing} (the parameters without a default).",
     "api.unknown_keys": "/{api_name} has no parameter {unknown}; its parameters are: {names}.",
-    "api.missing_values": ("/{api_name} takes {expected} values in this order: {names}; got {got}. Missing: "
-                           "{missing}. Send them all, or POST a JSON object of the ones you set to "
-                           "/gradio_api/call/v2/{api_name} to have the others take their defaults."),
+    "api.missing_values": ("/{api_name} takes up to {expected} values in this order: {names}; got {got}. Missing: "
+                           "{missing}, which have no default. Values left out at the end take their defaults; "
+                           "or POST a JSON object of the ones you set to /gradio_api/call/v2/{api_name}."),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "

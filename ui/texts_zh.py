@@ -82,9 +82,9 @@ ZH_TEXTS: dict[str, str] = {
     "api.history_item": 'history 的第 {number} 项必须是 [问题, 回答] 或 {{"question": ..., "answer": ...}}；收到的是 {got}。',
     "api.missing_keys": "/{api_name} 需要 {missing} 的值（这些参数没有默认值）。",
     "api.unknown_keys": "/{api_name} 没有参数 {unknown}；它的参数是：{names}。",
-    "api.missing_values": ("/{api_name} 按顺序接受 {expected} 个值：{names}；收到 {got} 个。缺少：{missing}。"
-                           "请全部发送，或把要设置的值作为 JSON 对象 POST 到 /gradio_api/call/v2/{api_name}，"
-                           "其余取默认值。"),
+    "api.missing_values": ("/{api_name} 按顺序最多接受 {expected} 个值：{names}；收到 {got} 个。缺少：{missing}"
+                           "（它们没有默认值）。末尾省略的值取默认值；也可以把要设置的值作为 JSON 对象 POST 到 "
+                           "/gradio_api/call/v2/{api_name}。"),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",
