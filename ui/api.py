@@ -73,9 +73,8 @@ class ReasonApi:
                    repetition_penalty: float = d.repetition_penalty, max_tiles: int = d.max_tiles,
                    min_thinking: int = d.min_thinking, history: Optional[list[HistoryItem]] = None,
                    request: gr.Request = None) -> Iterator[dict]:
-            settings = dict(thinking_budget=thinking_budget, max_new_tokens=max_new_tokens, temperature=temperature,
-                            top_p=top_p, seed=seed, top_k=top_k, repetition_penalty=repetition_penalty,
-                            max_tiles=max_tiles, min_thinking=min_thinking)
+            given = locals()  # the settings by name, as API_SETTINGS lists them (a test checks the signature)
+            settings = {setting.name: given[setting.name] for setting in API_SETTINGS}
             yield from api.answer(images or [], question, settings, history or [], request)
 
         reason.__doc__ = endpoint_doc()
