@@ -15,7 +15,7 @@ import os
 from typing import Callable, Sequence
 
 from model import registry
-from model.events import GenerationOptions, Status, UserFacingError
+from model.events import Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy

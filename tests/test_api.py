@@ -15,7 +15,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from model.registry import by_name
-from tests.conftest import slowed, wait_until
+from tests.conftest import slowed
 from ui.api import PARAMETERS
 from ui.handlers import Handlers, ModelInfo, ModelSlot
 from ui.layout import build_app

@@ -34,6 +34,7 @@ from ui.controls import options_from_controls
 from ui.i18n import Words
 from ui.render import (LiveTurn, TurnRecord, finish_words, history_messages, stats_line, tokens_text,
                        transcript_html, transcript_markdown)
+# EngineFactory, ModelInfo and Progress are re-exported: ui.layout, app.py and the tests import them from here.
 from ui.serving import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
                         ServingPolicy, safe_frames)
 from ui.sessions import session_of
