@@ -28,7 +28,9 @@ COPY --chown=user:user . .
 
 VOLUME ["/data/hf"]
 EXPOSE 7860
-HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["curl", "--fail", "--silent", "--output", "/dev/null", "http://127.0.0.1:7860/"]
+# Readiness, not liveness: healthy only once the model is loaded (or the remote server answers);
+# a failed load stays unhealthy. The start period covers the first download of a 38B checkpoint.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30m --retries=3 \
+    CMD ["curl", "--fail", "--silent", "--output", "/dev/null", "http://127.0.0.1:7860/readyz"]
 
 CMD ["python", "app.py", "--host", "0.0.0.0", "--port", "7860"]

@@ -15,11 +15,12 @@ import os
 from typing import Callable, Sequence
 
 from model import registry
-from model.events import GenerationOptions, Status, UserFacingError
+from model.events import Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
 from ui.layout import build_app, launch_kwargs
+from ui.settings import served_defaults
 from ui.zerogpu import ZeroGPUEngine
 
 log = logging.getLogger("r1v")
@@ -43,7 +44,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", None),
                         help='largest upload, e.g. "20mb" (default: R1V_MAX_FILE_MB, 20 MB)')
     parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
-                        help="wall-clock limit of one answer, in seconds")
+                        help="wall-clock limit of one answer, and of an API call's wait for the model to load "
+                             "(seconds)")
     parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
                         help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
     parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
@@ -92,7 +94,7 @@ def on_spaces() -> bool:
 
 def serving_policy(args: argparse.Namespace) -> ServingPolicy:
     return ServingPolicy(rate_limit_per_minute=max(0, args.rate_limit), trust_forwarded=on_spaces(),
-                         log_questions=args.log_questions)
+                         log_questions=args.log_questions, load_wait_s=args.max_seconds)
 
 
 def gpu_memory_gb() -> list[float]:
@@ -112,17 +114,6 @@ def choose_model(name: str | None) -> tuple[registry.ModelSpec, str]:
     if not gpus:
         return spec, "No GPU was found, so the bundled tiny model is served."
     return spec, f"Chosen for {len(gpus)} GPU(s) with {sum(gpus):.0f} GiB in all."
-
-
-# The tiny model answers in one short sentence; a small answer budget keeps a stray run short.
-TINY_ANSWER_BUDGET = 256
-
-
-def slider_defaults(spec: registry.ModelSpec) -> GenerationOptions:
-    """Where the sliders start: the model's official sampling, budgets that fit its context."""
-    return GenerationOptions.validated(
-        temperature=spec.temperature, top_p=spec.top_p, repetition_penalty=spec.repetition_penalty,
-        max_tiles=spec.max_tiles, answer_budget=TINY_ANSWER_BUDGET if spec.is_tiny else 2_048)
 
 
 def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
@@ -170,7 +161,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
 def remote_info(args: argparse.Namespace) -> ModelInfo:
     spec = registry.by_name(args.model or "") or registry.ModelSpec(args.model or "remote", args.model or "", "auto", ())
     return ModelInfo(name=args.model or f"model at {args.endpoint}", device=f"the server at {args.endpoint}",
-                     defaults=slider_defaults(spec))
+                     defaults=served_defaults(spec), backend="openai")
 
 
 # On a ZeroGPU Space (and only there) the model must be loaded at module level.
@@ -183,7 +174,7 @@ if zerogpu.enabled():
 def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     spec, note = choose_model(args.model)
     log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
-    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=slider_defaults(spec))
+    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=served_defaults(spec))
     return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
 
 

@@ -26,7 +26,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 from transformers.generation.streamers import BaseStreamer
 
 from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
-                          Request, Stats, Status, ThinkingDelta, UserFacingError, decide_finish)
+                          Prepared, Request, Stats, Status, ThinkingDelta, UserFacingError, decide_finish)
 from model.fairlock import FairLock
 from model.inputs import PreparedInput, prepare_input
 from model.loader import LoadedModel
@@ -181,6 +181,7 @@ class LocalEngine:
             yield Error(str(error), kind="input", key=error.key, params=error.params)
             yield Done(FinishReason.ERROR)
             return
+        yield Prepared(prompt_tokens=int(prepared.input_ids.shape[1]), image_tiles=tuple(prepared.tiles_per_image))
         yield from self._generate(request, prepared, started)
 
     def _generate(self, request: Request, prepared: PreparedInput, started: float) -> Iterator[Event]:

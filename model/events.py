@@ -4,8 +4,10 @@
   constants, checked in one place (`GenerationOptions.validated`). Out-of-range or non-numeric
   values raise `UserFacingError` naming the setting and its allowed range.
 - `Request`: images, question, earlier turns and options for one answer.
-- The events an engine yields, in order: `Status`? -> `ThinkingDelta`* -> `AnswerDelta`* ->
-  `Stats` -> `Done` (or `Error` -> `Done`). Every stream ends with exactly one `Done`.
+- The events an engine yields, in order: `Status`? -> `Prepared`? -> `ThinkingDelta`* -> `AnswerDelta`* ->
+  `Stats` -> `Done` (or `Error` -> `Done`). Every stream ends with exactly one `Done`. `Prepared`
+  (the prompt's size and tiles, known before generating) lets a run cancelled before its `Stats`
+  still say what it cost; consumers that do not need it ignore it.
 
 Nothing here imports torch or Gradio, so every layer can depend on it.
 """
@@ -180,6 +182,14 @@ class Status:
 
 
 @dataclass(frozen=True)
+class Prepared:
+    """The input is ready and generation starts: the prompt's tokens and each image's tiles."""
+
+    prompt_tokens: int
+    image_tiles: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
 class ThinkingDelta:
     text: str
     tokens: int  # thinking tokens so far, hand-over included
@@ -234,9 +244,9 @@ class Done:
     finish_reason: FinishReason
 
 
-Event = Union[Status, ThinkingDelta, AnswerDelta, BudgetReached, Stats, Error, Done]
+Event = Union[Status, Prepared, ThinkingDelta, AnswerDelta, BudgetReached, Stats, Error, Done]
 
 __all__ = [
     "AnswerDelta", "BudgetReached", "Done", "Error", "Event", "FinishReason", "GenerationOptions",
-    "NO_LIMIT", "Request", "Stats", "Status", "ThinkingDelta", "Turn", "UserFacingError", "replace",
+    "NO_LIMIT", "Prepared", "Request", "Stats", "Status", "ThinkingDelta", "Turn", "UserFacingError", "replace",
 ]

@@ -190,3 +190,40 @@ def test_an_engine_crash_is_a_short_message_and_the_question_stays():
     assert not any("internal detail" in str(w.message) for w in caught)
     with pytest.raises(gr.Error, match="Something went wrong"):
         list(handlers.reason_api()([], "How many?"))
+
+
+def test_the_thinking_budget_shows_one_state_no_limit_hides_the_slider():
+    def controls(defaults):
+        demo = build_app(object(), ModelInfo("tiny", defaults=defaults), start_loading=False)
+        by_id = {getattr(block, "elem_id", None): block for block in demo.blocks.values()}
+        toggle = next(fn for fn in demo.fns.values() if [b.elem_id for b in fn.inputs] == ["no-limit"])
+        return by_id["thinking-budget"], by_id["no-limit"], toggle.fn
+
+    slider, no_limit, toggle = controls(GenerationOptions.validated(answer_budget=256))  # no limit by default
+    assert no_limit.value is True and slider.visible is False  # no greyed number on show
+    assert toggle(False).visible is True and toggle(True).visible is False
+    slider, no_limit, _ = controls(GenerationOptions.validated(thinking_budget=1024))
+    assert no_limit.value is False and slider.visible is True and slider.value == 1024
+
+
+@pytest.mark.browser
+def test_in_the_browser_the_thinking_slider_appears_only_when_no_limit_is_unticked(tiny_engine, launch):
+    from playwright.sync_api import sync_playwright
+
+    from tests.test_browser import ARGS, CHROMIUM
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (apt-get install -y chromium)")
+    url = launch(build_app(tiny_engine, ModelInfo("tiny", defaults=GenerationOptions.validated(answer_budget=256))))
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page()
+        page.goto(url)
+        page.wait_for_selector("#no-limit input:checked")
+        assert page.locator("#thinking-budget").count() == 0 or not page.locator("#thinking-budget").is_visible()
+        page.locator("#no-limit input").uncheck()
+        page.wait_for_selector("#thinking-budget", state="visible")
+        assert page.locator("#thinking-budget input[type=number]").input_value() == "512"
+        page.locator("#no-limit input").check()
+        page.wait_for_selector("#thinking-budget", state="hidden")
+        browser.close()

@@ -24,3 +24,10 @@ def test_dockerfile_keeps_what_the_hosting_needs():
     for needed in ("USER 1000", "EXPOSE 7860", "GRADIO_SERVER_NAME=0.0.0.0", "HEALTHCHECK", "HF_HOME=/data/hf",
                    'VOLUME ["/data/hf"]', "useradd --create-home --uid 1000"):
         assert needed in text, needed
+
+
+def test_the_health_check_asks_for_readiness():
+    """Healthy only once the model is loaded: the page alone is served before that (ui.health)."""
+    text = (ROOT / "Dockerfile").read_text()
+    check = text[text.index("HEALTHCHECK"):].split("\n\n")[0]
+    assert "http://127.0.0.1:7860/readyz" in check and '"--fail"' in check

@@ -169,6 +169,10 @@ def test_reason_fetches_no_address_inside_the_host(app, tmp_path, tiny_engine):
         assert not activity.ran, url
 
 
+# /reason's settings after images and question, all of them: a queue/join call sends every value.
+REASON_VALUES = [8, 16, 0, 0.95, 3, 0, 1.05, 4, 0, None]
+
+
 def raw_call(url: str, api_name: str, args: list) -> dict:
     """Call an endpoint as a hand-written client would: paths go as they are, nothing is uploaded.
     Returns Gradio's `process_completed` message."""
@@ -195,7 +199,7 @@ def raw_call(url: str, api_name: str, args: list) -> dict:
 def test_a_file_data_that_claims_to_be_an_upload_is_refused(app, outside, tiny_engine, target, endpoint):
     path = outside[target]
     claimed = {"path": path, "meta": {"_type": "gradio.FileData"}}
-    args = ([[claimed], QUESTION, 8, 16, 0, 0.95, 3] if endpoint == "reason"
+    args = ([[claimed], QUESTION, *REASON_VALUES] if endpoint == "reason"
             else [{"text": QUESTION, "files": [claimed]}, *chat_args(QUESTION)[1:]])
     with watching(tiny_engine) as activity:
         result = raw_call(app, endpoint, args)
@@ -207,7 +211,7 @@ def test_a_file_data_that_claims_to_be_an_upload_is_refused(app, outside, tiny_e
 def test_a_refused_path_is_not_copied_into_the_cache(app, outside):
     secret = outside["an image outside Gradio's folder"]
     claimed = {"path": secret, "meta": {"_type": "gradio.FileData"}}
-    assert raw_call(app, "reason", [[claimed], QUESTION, 8, 16, 0, 0.95, 3])["success"] is False
+    assert raw_call(app, "reason", [[claimed], QUESTION, *REASON_VALUES])["success"] is False
     assert not (Path(get_upload_folder()) / hash_file(secret)).exists()
 
 

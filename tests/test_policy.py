@@ -150,7 +150,7 @@ def test_the_mcp_tool_answers_about_a_data_url_image_and_refuses_a_loopback_url(
     failed, text = mcp_session(url, lambda session: ask(session, [image]))
     assert not failed and re.search(r"'image_tiles': \[\d+\]", text) and "'finish_reason': '" in text
     failed, text = mcp_session(url, lambda session: ask(session, [f"{url}gradio_api/info"]))
-    assert failed and "only public http(s) addresses" in text
+    assert failed and "is on a local or private network address, which is never fetched" in text
 
 
 def test_a_bad_limit_in_the_environment_stops_the_start_with_its_name(monkeypatch, capsys):

@@ -18,14 +18,15 @@ import gradio as gr
 from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
+from ui.httpapi import serve_health_and_checks
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
+from ui.settings import THINKING_SLIDER_DEFAULT
 from ui.sweep import sweep_headers
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
-THINKING_SLIDER_DEFAULT = 4_096  # where the slider sits when "No limit" is unticked
 
 TITLE = EN("title")  # the browser tab's title
 
@@ -59,6 +60,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
+    serve_health_and_checks(demo, slot)  # /healthz, /readyz, /model-info; clear refusals of short HTTP calls
     if start_loading:
         slot.start()
     return demo
@@ -144,13 +146,14 @@ def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> 
 def _settings(defaults: GenerationOptions) -> list[gr.components.Component]:
     gr.Markdown(LABEL("settings.title"))
     unlimited = defaults.thinking_budget == bounds.NO_LIMIT
-    # When "No limit" is unticked the slider starts at a budget in proportion to the answer's.
+    # One state at a time: "No limit" ticked hides the slider; unticked, the slider shows the budget
+    # (starting in proportion to the answer's), so no greyed number is ever on show.
+    no_limit = gr.Checkbox(value=unlimited, label=LABEL("no_limit.label"), elem_id="no-limit")
     thinking = gr.Slider(0, bounds.THINKING_BUDGET_MAX, step=16, label=LABEL("thinking_budget.label"),
                          value=min(THINKING_SLIDER_DEFAULT, defaults.answer_budget * 2) if unlimited
-                         else defaults.thinking_budget, interactive=not unlimited, elem_id="thinking-budget",
+                         else defaults.thinking_budget, visible=not unlimited, elem_id="thinking-budget",
                          info=LABEL("thinking_budget.info"))
-    no_limit = gr.Checkbox(value=unlimited, label=LABEL("no_limit.label"), elem_id="no-limit")
-    no_limit.change(lambda on: gr.Slider(interactive=not on), no_limit, thinking, queue=False,
+    no_limit.change(lambda on: gr.Slider(visible=not on), no_limit, thinking, queue=False,
                     api_visibility="private")
     answer = gr.Slider(bounds.ANSWER_BUDGET_MIN, bounds.ANSWER_BUDGET_MAX, value=defaults.answer_budget,
                        step=16, label=LABEL("answer_budget.label"), elem_id="answer-budget")

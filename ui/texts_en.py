@@ -75,6 +75,23 @@ EN_TEXTS: dict[str, str] = {
     "setting.seed": "Seed",
     "setting.max_tiles": "Max tiles",
     "error.url_refused": "The image at {url} could not be fetched: only public http(s) addresses and data: URLs are accepted.",
+    # the /reason endpoint and HTTP clients (ui/api.py, ui/uploads.py, ui/health.py)
+    "error.no_path": ('Each image must be {{"path": ...}}: a file uploaded with the request (gradio_client.handle_file, '
+                      'or POST /gradio_api/upload), a public http(s) URL or a data: URL; this item names none '
+                      '(its fields: {got}).'),
+    "error.url_private": ("The image at {url} is on a local or private network address, which is never fetched: "
+                          "send a public http(s) URL, a data: URL or an uploaded file."),
+    "error.data_url_invalid": "This data: URL is not a valid base64-encoded image (expected data:image/png;base64,...).",
+    "api.waiting_for_load": "Waiting for the model to load: {progress}",
+    "api.load_timeout": "The model did not finish loading within {seconds} s ({progress}). Please try again later.",
+    "api.history_not_list": "history must be a list of earlier turns; got {got}.",
+    "api.history_item": ('history item {number} must be a [question, answer] pair or {{"question": ..., '
+                         '"answer": ...}}; got {got}.'),
+    "api.missing_keys": "/{api_name} needs a value for {missing} (the parameters without a default).",
+    "api.unknown_keys": "/{api_name} has no parameter {unknown}; its parameters are: {names}.",
+    "api.missing_values": ("/{api_name} takes up to {expected} values in this order: {names}; got {got}. Missing: "
+                           "{missing}, which have no default. Values left out at the end take their defaults; "
+                           "or POST a JSON object of the ones you set to /gradio_api/call/v2/{api_name}."),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "

@@ -71,6 +71,20 @@ ZH_TEXTS: dict[str, str] = {
     "setting.seed": "随机种子",
     "setting.max_tiles": "最大切块数",
     "error.url_refused": "无法获取位于 {url} 的图片：只接受公网 http(s) 地址和 data: URL。",
+    # the /reason endpoint and HTTP clients (ui/api.py, ui/uploads.py, ui/health.py)
+    "error.no_path": ('每张图片都必须是 {{"path": ...}}：随请求上传的文件（gradio_client.handle_file，或 POST '
+                      '/gradio_api/upload）、公网 http(s) URL 或 data: URL；这一项都没有（它的字段：{got}）。'),
+    "error.url_private": "位于 {url} 的图片在本机或内网地址上，不会去获取：请发送公网 http(s) URL、data: URL 或上传的文件。",
+    "error.data_url_invalid": "这个 data: URL 不是有效的 base64 编码图片（应为 data:image/png;base64,...）。",
+    "api.waiting_for_load": "正在等待模型加载：{progress}",
+    "api.load_timeout": "模型在 {seconds} 秒内没有加载完成（{progress}）。请稍后再试。",
+    "api.history_not_list": "history 必须是之前各轮的列表；收到的是 {got}。",
+    "api.history_item": 'history 的第 {number} 项必须是 [问题, 回答] 或 {{"question": ..., "answer": ...}}；收到的是 {got}。',
+    "api.missing_keys": "/{api_name} 需要 {missing} 的值（这些参数没有默认值）。",
+    "api.unknown_keys": "/{api_name} 没有参数 {unknown}；它的参数是：{names}。",
+    "api.missing_values": ("/{api_name} 按顺序最多接受 {expected} 个值：{names}；收到 {got} 个。缺少：{missing}"
+                           "（它们没有默认值）。末尾省略的值取默认值；也可以把要设置的值作为 JSON 对象 POST 到 "
+                           "/gradio_api/call/v2/{api_name}。"),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",

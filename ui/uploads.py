@@ -1,14 +1,19 @@
 """Which files a request may have the model read: uploads to Gradio, the bundled examples, and
 images sent by URL (fetched into Gradio's upload folder). Anything else is refused by name.
 
-`image_path(item, words)` takes a FileData dict, a path string, a `data:` URL or a public http(s)
-URL and returns a local path, or raises `gr.Error` in the person's language.
+`image_path(item, words)` takes a FileData dict (its "path", else its "url"), a path string, a
+`data:` URL or a public http(s) URL and returns a local path, or raises `gr.Error` in the person's
+language: an item naming no file, a file never uploaded, a local or private address, and a data:
+URL that is not base64 each get their own message. `readable(path)` says whether a path may be read.
 """
 from __future__ import annotations
 
+import base64
+import ipaddress
 import logging
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import gradio as gr
 from gradio.utils import get_upload_folder, is_in_or_equal
@@ -20,9 +25,11 @@ EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
 
 
 def file_path(item: Any) -> str:
+    """The path (or URL) an image item names: a FileData dict's "path", else its "url" (a client may
+    send only that), else a FileData's attribute, else the item itself; "" when it names none."""
     if isinstance(item, dict):
-        return item["path"]
-    return str(getattr(item, "path", item))
+        return item.get("path") or item.get("url") or ""
+    return str(getattr(item, "path", item) or "")
 
 
 def image_path(item: Any, words: Words = EN) -> str:
@@ -30,16 +37,21 @@ def image_path(item: Any, words: Words = EN) -> str:
     uploads, fetched URLs and bundled examples are readable."""
     path = file_path(item)
     if not isinstance(path, str) or not path:
-        raise gr.Error(words("error.upload_only"), print_exception=False)
+        got = ", ".join(sorted(map(str, item))) or "none" if isinstance(item, dict) else type(item).__name__
+        raise gr.Error(words("error.no_path", got=got), print_exception=False)
     if path.startswith(("data:", "http://", "https://")):
         return fetched(path, words)
     candidate = Path(path)
     if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
         candidate = EXAMPLES_DIR.parent.parent / candidate
-    allowed = (Path(get_upload_folder()), EXAMPLES_DIR)
-    if not any(is_in_or_equal(str(candidate), str(folder)) for folder in allowed):
+    if not readable(candidate):
         raise gr.Error(words("error.not_uploaded", name=candidate.name), print_exception=False)
     return str(candidate)
+
+
+def readable(path: Path) -> bool:
+    """Inside Gradio's upload folder or the bundled examples."""
+    return any(is_in_or_equal(str(path), str(folder)) for folder in (Path(get_upload_folder()), EXAMPLES_DIR))
 
 
 def fetched(url: str, words: Words) -> str:
@@ -49,10 +61,42 @@ def fetched(url: str, words: Words) -> str:
     from gradio import processing_utils
 
     folder = get_upload_folder()
-    try:
-        if url.startswith("data:"):
+    if url.startswith("data:"):
+        try:
+            _check_base64(url)
             return processing_utils.save_base64_to_cache(url, folder)
+        except Exception as error:  # noqa: BLE001 - the sender's to fix
+            log.info("data: URL refused: %s", type(error).__name__)
+            raise gr.Error(words("error.data_url_invalid"), print_exception=False) from None
+    if not _public_host(url):
+        raise gr.Error(words("error.url_private", url=url[:80]), print_exception=False)
+    try:
         return processing_utils.ssrf_protected_download(url, folder)
     except Exception as error:  # noqa: BLE001 - any failure is the sender's to fix; the message says which URL
         log.info("image URL refused: %s", type(error).__name__)
-        raise gr.Error(words("error.url_refused", url=url[:80]), print_exception=False) from None
+        # safehttpx names a host that resolves to a private address this way (gradio 6.31, safehttpx 0.1)
+        key = "error.url_private" if "failed validation" in str(error) else "error.url_refused"
+        raise gr.Error(words(key, url=url[:80]), print_exception=False) from None
+
+
+def _check_base64(url: str) -> None:
+    """Raise ValueError unless `url` is `data:...;base64,` and strict base64 of something: Gradio's
+    decoder skips bad characters, which would turn "@@@" into an empty file."""
+    header, _, payload = url.partition(",")
+    if not header.endswith(";base64") or not base64.b64decode(payload, validate=True):
+        raise ValueError("not a base64 data: URL")
+
+
+def _public_host(url: str) -> bool:
+    """False for a loopback, private or link-local address written in the URL (or "localhost");
+    names are resolved and checked by Gradio's download itself."""
+    from gradio.processing_utils import is_public_ip
+
+    host = (urlsplit(url).hostname or "").strip("[]")
+    if host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return True  # a name, not an address
+    return is_public_ip(host)

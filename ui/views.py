@@ -1,7 +1,7 @@
 """Handlers of the two views beside the chat: the tiles preview and the budget sweep.
 
-`ViewHandlers(chat)` shares the chat handlers' model slot, sessions (one running answer or sweep
-per session; Stop stops either), languages, rate limit and request log.
+`ViewHandlers(serving)` shares the chat's `ui.serving.Serving`: model slot, sessions (one running
+answer or sweep per session; Stop stops either), languages, rate limit and request log.
 - `tiling_preview(message, max_tiles)`: the tiles each image in the box will be cut into, drawn
   over it (`ui.tiling_view`), and a markdown line per image; a bad file gets its own message.
 - `sweep(image, question, budgets, *controls)`: `ui.sweep.run_sweep` through the same engine,
@@ -11,28 +11,26 @@ per session; Stop stops either), languages, rate limit and request log.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
 from model.events import UserFacingError
 from ui.controls import options_from_controls, validated_options
 from ui.i18n import Words
+from ui.serving import Serving
 from ui.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
 from ui.tiling_view import side_by_side, tiling_overlay, tiling_settings
 from ui.uploads import file_path, image_path
 
-if TYPE_CHECKING:
-    from ui.handlers import Handlers
-
 
 class ViewHandlers:
-    def __init__(self, chat: "Handlers"):
-        self.chat = chat
+    def __init__(self, serving: Serving):
+        self.serving = serving
 
     def tiling_preview(self, message: dict | None, max_tiles: Any, request: gr.Request = None):
         """The tiles each image in the box will be cut into, drawn over it, and what they cost."""
-        words = self.chat.languages.words(request)
+        words = self.serving.languages.words(request)
         paths = [file_path(item) for item in (message or {}).get("files") or []]
         if not paths:
             return None, words("tiles.empty")
@@ -40,7 +38,7 @@ class ViewHandlers:
         pictures, lines = [], []
         for number, path in enumerate(paths, 1):
             try:
-                picture, summary = tiling_overlay(path, tiles, words=words, **tiling_settings(self.chat.slot.engine))
+                picture, summary = tiling_overlay(path, tiles, words=words, **tiling_settings(self.serving.slot.engine))
             except UserFacingError as error:
                 lines.append(f"{number}. ⚠️ {words.message(error)}")
                 continue
@@ -55,10 +53,10 @@ class ViewHandlers:
 
     def sweep(self, image: str | None, question: str, budgets_text: str, request: gr.Request, *controls: Any):
         """Answer one question at each budget in turn: (progress, table, plot) updates; Stop ends it."""
-        words = self.chat.languages.words(request)
+        words = self.serving.languages.words(request)
         question = (question or "").strip()
-        engine = self.chat.engine_or_warn(words)
-        if engine is None or not self.chat.has_question(question, words):
+        engine = self.serving.engine_or_warn(words)
+        if engine is None or not self.serving.has_question(question, words):
             yield gr.skip(), gr.skip(), gr.skip()
             return
         try:
@@ -67,7 +65,7 @@ class ViewHandlers:
             raise gr.Error(words.message(error), print_exception=False) from None
         options = options_from_controls(controls, words)
         images = [image_path(image, words)] if image else []
-        admitted = self.chat.admit(request, "sweep", question, images, words)
+        admitted = self.serving.admit(request, "sweep", question, images, words)
         if admitted is None:
             yield gr.skip(), gr.skip(), gr.skip()
             return
@@ -76,7 +74,7 @@ class ViewHandlers:
             sweep = run_sweep(engine, question, images, budgets, options, stop)
             yield from self._sweep_frames(sweep, words, lambda row: self._log_sweep_row(row, session, question, images))
         finally:
-            self.chat.runs.end(session, stop)
+            self.serving.runs.end(session, stop)
 
     def _sweep_frames(self, sweep: Iterator[SweepProgress], words: Words, log_row: Callable):
         shown_rows: tuple = ()
@@ -95,6 +93,6 @@ class ViewHandlers:
 
     def _log_sweep_row(self, row, session: str, question: str, images: Sequence[Any]) -> None:
         stats = {"thinking_tokens": row.thinking_tokens, "answer_tokens": row.answer_tokens}
-        self.chat.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=f"sweep:{row.budget}", session=session,
+        self.serving.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=f"sweep:{row.budget}", session=session,
                                question=question, images=images, stats=stats, finish=row.finish_reason.value,
                                seconds=row.seconds, error_kind="input" if row.error else None)

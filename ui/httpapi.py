@@ -1,0 +1,200 @@
+"""What the app's HTTP server serves beyond Gradio's own routes.
+
+- `serve_health_and_checks(demo, slot)`: what build_app adds: the health routes and the check below.
+- `serve_extras(demo, routes, middleware)`: every `demo.launch()` (python app.py, tests, Spaces)
+  serves these. Gradio 6.31 builds its FastAPI app inside `launch()` and takes constructor
+  arguments only through `launch(app_kwargs=...)`; FastAPI's `routes` argument places ours before
+  Gradio's, `middleware` wraps them all. The wrapper adds them to whatever app_kwargs are given.
+- `CallCheck`: plain HTTP calls (`POST /gradio_api/call/<name>` with `{"data": [...]}`, or
+  `/gradio_api/call/v2/<name>` with an object; the queue protocol's `/gradio_api/queue/join` for
+  the values only) that Gradio would refuse without a word get a 422 with the app's message
+  instead, and positional calls get their trailing defaults. Gradio 6.31
+  fills defaults only for `/call/v2/` (keyword) calls; a positional call with fewer values than the
+  endpoint takes fails in `Blocks.validate_inputs` with a ValueError whose text is hidden (the
+  event stream says `{"error": null}`), which would also break callers written before `/reason`
+  grew its later settings. So a positional call with the required values gets the defaults of the
+  rest, and one without them is told which are missing. A `gradio.FileData` item whose path was
+  never uploaded is refused by Gradio before the endpoint runs (`InvalidPathError`, hidden the
+  same way), so it is checked here with `ui.uploads.readable`.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import gradio as gr
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ui.api import PARAMETERS, parameter_defaults
+from ui.health import Health
+from ui.i18n import Words, language_of
+from ui.serving import ModelSlot
+from ui.uploads import readable
+
+MAX_CHECKED_BODY = 64 * 2**20  # larger bodies pass through unchecked (Gradio refuses them itself)
+
+
+def serve_extras(demo: gr.Blocks, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = ()) -> None:
+    """Make every `demo.launch()` serve `routes` and run `middleware` (see the module docstring)."""
+    launch = demo.launch
+
+    @functools.wraps(launch)
+    def launch_with_extras(*args: Any, app_kwargs: dict | None = None, **kwargs: Any):
+        app_kwargs = dict(app_kwargs or {})
+        app_kwargs["routes"] = [*routes, *app_kwargs.get("routes", [])]
+        app_kwargs["middleware"] = [*middleware, *app_kwargs.get("middleware", [])]
+        return launch(*args, app_kwargs=app_kwargs, **kwargs)
+
+    demo.launch = launch_with_extras
+
+
+def serve_health_and_checks(demo: gr.Blocks, slot: ModelSlot) -> None:
+    """The health routes of `slot` (ui.health) and the HTTP call check of `/reason` (after gr.api)."""
+    fn_index = next(fn._id for fn in demo.fns.values() if fn.api_name == "reason")
+    reason = Endpoint("reason", fn_index, PARAMETERS, parameter_defaults(slot.info.defaults))
+    serve_extras(demo, Health(slot).routes(), [Middleware(CallCheck, endpoints=[reason])])
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    api_name: str
+    fn_index: int  # how the queue protocol (/gradio_api/queue/join) names it
+    names: list[str]  # every parameter, in positional order
+    defaults: dict[str, Any]  # those with a default; the others are required
+
+    @property
+    def required(self) -> list[str]:
+        return [name for name in self.names if name not in self.defaults]
+
+
+class CallCheck:
+    """ASGI middleware over the calls of `endpoints`: /gradio_api/call/<name>, /gradio_api/call/v2/<name>
+    and /gradio_api/queue/join (what gradio_client, the JavaScript client and browsers use)."""
+
+    def __init__(self, app: ASGIApp, endpoints: Sequence[Endpoint]):
+        self.app, self.endpoints = app, list(endpoints)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = _call_kind(scope)
+        if kind is None:
+            return await self.app(scope, receive, send)
+        body, messages = await _read_body(receive)
+        payload = _json(body)
+        endpoint = self._endpoint(scope, kind, payload)
+        if endpoint is not None:
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            words = Words(language_of(headers.get("accept-language")))
+            problem, completed = checked_call(payload, endpoint, kind, words)
+            if problem:
+                return await JSONResponse({"error": problem}, status_code=422)(scope, receive, send)
+            if completed is not None:
+                body = json.dumps(completed).encode()
+                kept = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
+                scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
+                messages = [{"type": "http.request", "body": body, "more_body": False}]
+        await self.app(scope, _replay(messages, receive), send)
+
+    def _endpoint(self, scope: Scope, kind: str, payload: Any) -> Endpoint | None:
+        if not isinstance(payload, dict):
+            return None  # not ours to judge: Gradio answers a malformed body itself
+        if kind == "join":
+            return next((e for e in self.endpoints if e.fn_index == payload.get("fn_index")), None)
+        name = scope["path"].rstrip("/").rsplit("/", 1)[-1]
+        return next((e for e in self.endpoints if e.api_name == name), None)
+
+
+def _call_kind(scope: Scope) -> str | None:
+    """"positional", "keyword" or "join" for a POST that may call an endpoint, else None."""
+    if scope["type"] != "http" or scope["method"] != "POST":
+        return None
+    path = scope["path"].rstrip("/")
+    if path.endswith("/gradio_api/queue/join"):
+        return "join"
+    if "/gradio_api/call/v2/" in path:
+        return "keyword"
+    return "positional" if "/gradio_api/call/" in path else None
+
+
+def _json(body: bytes) -> Any:
+    try:
+        return json.loads(body) if body else None
+    except ValueError:
+        return None
+
+
+def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> tuple[str, dict | None]:
+    """(the refusal in the caller's language or "", the payload with trailing defaults filled in or None).
+    Refused: a call without a required value, a keyword call naming an unknown parameter, a plain
+    HTTP call with a file never uploaded (Gradio checks the paths of `gradio.FileData` items before
+    the endpoint runs, and hides its message; queue clients upload their files themselves, and a
+    refusal there keeps Gradio's protocol: it comes in the event stream). A positional call that
+    stops early gets the defaults of the rest."""
+    keyword = kind == "keyword"
+    problem = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words)
+    if not problem and kind != "join":
+        problem = next((words("error.not_uploaded", name=Path(path).name) for path in _file_paths(payload)
+                        if not readable(Path(path))), "")
+    data = payload.get("data")
+    if problem or keyword or not isinstance(data, list) or len(data) >= len(endpoint.names):
+        return problem, None
+    return "", {**payload, "data": [*data, *(endpoint.defaults[name] for name in endpoint.names[len(data):])]}
+
+
+def _positional_problem(payload: dict, endpoint: Endpoint, words: Words) -> str:
+    data, required = payload.get("data"), len(endpoint.required)
+    if not isinstance(data, list) or len(data) >= required:
+        return ""
+    return words("api.missing_values", api_name=endpoint.api_name, expected=len(endpoint.names),
+                 names=", ".join(endpoint.names), got=len(data), missing=", ".join(endpoint.required[len(data):]))
+
+
+def _keyword_problem(payload: dict, endpoint: Endpoint, words: Words) -> str:
+    unknown = [key for key in payload if key not in endpoint.names and key not in ("session_hash", "oauth_token")]
+    if unknown:
+        return words("api.unknown_keys", api_name=endpoint.api_name, unknown=", ".join(unknown),
+                     names=", ".join(endpoint.names))
+    missing = [name for name in endpoint.required if name not in payload]
+    if missing:
+        return words("api.missing_keys", api_name=endpoint.api_name, missing=", ".join(missing))
+    return ""
+
+
+def _file_paths(value: Any) -> Iterator[str]:
+    """The local paths of the `gradio.FileData` items anywhere in a request body (URLs excluded)."""
+    if isinstance(value, dict):
+        meta, path = value.get("meta"), value.get("path")
+        if isinstance(meta, dict) and meta.get("_type") == "gradio.FileData" and isinstance(path, str) \
+                and not path.startswith(("http://", "https://", "data:")):
+            yield path
+        for item in value.values():
+            yield from _file_paths(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _file_paths(item)
+
+
+async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
+    messages, size, more = [], 0, True
+    while more:
+        message = await receive()
+        messages.append(message)
+        size += len(message.get("body", b""))
+        more = message.get("more_body", False) and size <= MAX_CHECKED_BODY
+    body = b"".join(m.get("body", b"") for m in messages) if not messages[-1].get("more_body") else b""
+    return body, messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Callable:
+    """A `receive` that hands the already-read messages over again, then the rest of the stream."""
+    pending = list(messages)
+
+    async def replayed() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replayed
