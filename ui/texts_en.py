@@ -75,6 +75,13 @@ EN_TEXTS: dict[str, str] = {
     "setting.seed": "Seed",
     "setting.max_tiles": "Max tiles",
     "error.url_refused": "The image at {url} could not be fetched: only public http(s) addresses and data: URLs are accepted.",
+    # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
+    "error.bad_data_url": ("The image {url} is not a valid data: URL: expected data:image/png;base64, (or jpeg, "
+                           "webp, gif) followed by base64 image bytes."),
+    "mcp.size_limit": ("A request may be at most {mb} MB in all (images as data: URLs take 4/3 of their size); "
+                       "send larger images by https: URL."),
+    "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
+                            "4/3 of their size). Send smaller images, or larger ones by https: URL."),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "

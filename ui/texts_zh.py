@@ -71,6 +71,10 @@ ZH_TEXTS: dict[str, str] = {
     "setting.seed": "随机种子",
     "setting.max_tiles": "最大切块数",
     "error.url_refused": "无法获取位于 {url} 的图片：只接受公网 http(s) 地址和 data: URL。",
+    # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
+    "error.bad_data_url": "图片 {url} 不是有效的 data: URL：应为 data:image/png;base64,（或 jpeg、webp、gif）后接 base64 编码的图片字节。",
+    "mcp.size_limit": "一次请求总共最多 {mb} MB（以 data: URL 发送的图片占其大小的 4/3）；更大的图片请用 https: URL 发送。",
+    "error.mcp_too_large": "请求大小为 {size} MB；上限为总共 {limit} MB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小的图片，或用 https: URL 发送更大的图片。",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",

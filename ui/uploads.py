@@ -6,7 +6,10 @@ URL and returns a local path, or raises `gr.Error` in the person's language.
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from ui.i18n import EN, Words
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+_DATA_IMAGE = re.compile(r"data:image/[\w.+-]+(?:;[\w.+=-]+)*;base64,")
 
 
 def file_path(item: Any) -> str:
@@ -49,6 +53,9 @@ def fetched(url: str, words: Words) -> str:
     from gradio import processing_utils
 
     folder = get_upload_folder()
+    if url.startswith("data:") and not _is_base64_image_url(url):
+        raise gr.Error(words("error.bad_data_url", url=url[:40] + ("…" if len(url) > 40 else "")),
+                       print_exception=False)
     try:
         if url.startswith("data:"):
             return processing_utils.save_base64_to_cache(url, folder)
@@ -56,3 +63,14 @@ def fetched(url: str, words: Words) -> str:
     except Exception as error:  # noqa: BLE001 - any failure is the sender's to fix; the message says which URL
         log.info("image URL refused: %s", type(error).__name__)
         raise gr.Error(words("error.url_refused", url=url[:80]), print_exception=False) from None
+
+
+def _is_base64_image_url(url: str) -> bool:
+    """`data:image/...;base64,` and strict base64 after it (Gradio's decoder accepts any text)."""
+    match = _DATA_IMAGE.match(url)
+    if match is None:
+        return False
+    try:
+        return bool(base64.b64decode(url[match.end():], validate=True))
+    except (binascii.Error, ValueError):
+        return False
