@@ -19,7 +19,7 @@ from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
-from ui.mcp_tool import ReasonTool
+from ui.api_routes import ApiRoutes
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
@@ -59,7 +59,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire_views(handlers, chat, sweep, controls)
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
-    demo.reason_tool = ReasonTool(handlers, max_concurrency)  # MCP: launch(**demo.reason_tool.launch_options())
+    demo.api_routes = ApiRoutes(handlers, max_concurrency)  # launch(**demo.api_routes.launch_options(...))
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     if start_loading:
         slot.start()

@@ -1,7 +1,7 @@
 """The `reason` MCP tool, served with the `mcp` SDK at /gradio_api/mcp/ on the app's own server.
 
-`ReasonTool(handlers)` describes `/reason` as an MCP tool; `launch_options(max_file_size)` gives the
-`demo.launch()` arguments that mount it (streamable HTTP, stateless) when the server starts.
+`ReasonTool(handlers)` describes `/reason` as an MCP tool; `mounted(app, max_file_size)` serves it
+(streamable HTTP, stateless) on the started app; `ui.api_routes` enters it at launch with `--mcp`.
 
 - Input schema: built from the `/reason` function's signature and docstring (so a new setting there
   appears here with its default), except `images`: an array of strings, `data:` or `https:` URLs.
@@ -119,24 +119,17 @@ class ReasonTool:
         self.handlers = handlers
         self.threads = anyio.CapacityLimiter(max_concurrency)  # answers stream from worker threads
 
-    def launch_options(self, max_file_size: str | int = "20mb") -> dict[str, Any]:
-        """`demo.launch(**...)`: mounts the tool at /gradio_api/mcp/ when the app starts."""
+    @contextlib.asynccontextmanager
+    async def mounted(self, app: Any, max_file_size: str | int) -> AsyncIterator[None]:
+        """Serve the tool at /gradio_api/mcp/ on `app` (a started Gradio App) while this is entered."""
+        from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+
         limit = body_limit_bytes(max_file_size)
-        server, manager = self._server(limit), None
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[None]:
-            nonlocal manager
-            from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-
-            manager = StreamableHTTPSessionManager(server, stateless=True, max_request_body_size=limit)
-            endpoint = _SizeLimited(manager.handle_request, limit)
-            # First in the route list, so it wins over Gradio's catch-all routes.
-            app.router.routes.insert(0, Mount(MCP_PATH, app=endpoint))
-            async with manager.run():
-                yield
-
-        return {"app_kwargs": {"lifespan": lifespan}}
+        manager = StreamableHTTPSessionManager(self._server(limit), stateless=True, max_request_body_size=limit)
+        # First in the route list, so it wins over Gradio's catch-all routes.
+        app.router.routes.insert(0, Mount(MCP_PATH, app=_SizeLimited(manager.handle_request, limit)))
+        async with manager.run():
+            yield
 
     def _server(self, limit: int):
         from mcp import types

@@ -80,6 +80,9 @@ EN_TEXTS: dict[str, str] = {
                            "webp, gif) followed by base64 image bytes."),
     "mcp.size_limit": ("A request may be at most {mb} MB in all (images as data: URLs take 4/3 of their size); "
                        "send larger images by https: URL."),
+    "error.http_missing": ("/reason needs a value for {names}. Send every value in this order: {order} "
+                           "(missing trailing ones take their defaults)."),
+    "error.http_unknown": "/reason has no parameter {names}. Its parameters, in order: {order}.",
     "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
                             "4/3 of their size). Send smaller images, or larger ones by https: URL."),
     # budget sweep (ui/sweep.py) and its tab
