@@ -1,14 +1,19 @@
 """What the server adds to Gradio's own routes for scripts, installed when it starts.
 
 `ApiRoutes(handlers).launch_options(max_file_size, mcp=...)` gives the `demo.launch()` arguments:
-- plain HTTP: `POST /gradio_api/call/reason` with fewer positional values than `/reason` takes gets
-  the rest filled with the defaults that `/gradio_api/info` lists, and `"data"` may also be an
-  object of named values; a missing value without a default, or an unknown name, is refused
-  (HTTP 422) by name. Gradio 6.31 fills nothing for positional calls: its
-  `Blocks.validate_inputs` raises a ValueError ("didn't receive enough input values") that clients
-  see as `{"error": null}`.
+- `/reason` calls (`POST /gradio_api/call/reason`, and `POST /gradio_api/queue/join` for /reason, as
+  gradio_client and @gradio/client send them) reach `/reason` with their images as sent: the
+  FileData marker (`meta`) is removed, so the app's own check (`ui.uploads.image_path`: uploads,
+  examples, data: and public https: URLs) answers for every client with its own message. With the
+  marker, Gradio 6.31 checks and downloads files before `/reason` runs (`processing_utils.
+  async_move_files_to_cache`) and its refusals (a path never uploaded, a loopback URL) are not
+  `gr.Error`s, so clients got `null` or "An error occurred".
+- plain HTTP: a call with fewer positional values than `/reason` takes gets the rest filled with
+  the defaults `/gradio_api/info` lists, and `"data"` may be an object of named values; a missing
+  value without a default, or an unknown name, is refused (HTTP 422) by name. Gradio 6.31 fills
+  nothing: `Blocks.validate_inputs` raises a ValueError that clients see as `{"error": null}`.
 - with `mcp=True`: the `reason` MCP tool at /gradio_api/mcp/ (`ui.mcp_tool`).
-Both are installed by a lifespan handler, the one hook Gradio's `launch` offers onto its app.
+All are installed by a lifespan handler, the one hook Gradio's `launch` offers onto its app.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ from ui.i18n import EN
 from ui.mcp_tool import ReasonTool
 
 CALL_PATHS = ("/gradio_api/call/reason", "/gradio_api/call/reason/")
+JOIN_PATHS = ("/gradio_api/queue/join", "/gradio_api/queue/join/")
 MAX_CALL_BODY = 1 * 2**20  # a call's JSON holds values and upload paths, never file bytes
 
 
@@ -38,7 +44,7 @@ class ApiRoutes:
         @contextlib.asynccontextmanager
         async def lifespan(app: Any) -> AsyncIterator[None]:
             # The app is already started, so Starlette refuses add_middleware; wrap its built stack.
-            app.middleware_stack = PositionalDefaults(app.middleware_stack or app.build_middleware_stack(),
+            app.middleware_stack = ReasonCalls(app.middleware_stack or app.build_middleware_stack(),
                                                       app.get_blocks())
             async with contextlib.AsyncExitStack() as stack:
                 if mcp:
@@ -55,7 +61,7 @@ def parameters(blocks: Any) -> list[dict]:
 
 def filled(values: list, params: list[dict]) -> tuple[list, list[str]]:
     """`values` with the missing trailing ones set to their defaults, and the names of any missing
-    value that has no default."""
+    value that has no default (longer `values` are left to Gradio)."""
     missing = [p["parameter_name"] for p in params[len(values):] if not p.get("parameter_has_default")]
     return values + [p.get("parameter_default") for p in params[len(values):]], missing
 
@@ -79,14 +85,34 @@ def refusal(call: dict, params: list[dict]) -> str:
     return EN("error.http_missing", names=", ".join(missing), order=order) if missing else ""
 
 
-class PositionalDefaults:
-    """ASGI middleware: fills a short positional `/gradio_api/call/reason` body (see module doc)."""
+def raw_images(values: list, params: list[dict]) -> list:
+    """`values` with the FileData marker taken off each image item (see the module doc)."""
+    names = [p["parameter_name"] for p in params]
+    at = names.index("images") if "images" in names else None
+    if at is None or at >= len(values) or not isinstance(values[at], list):
+        return values
+    items = [{k: v for k, v in item.items() if k != "meta"} if isinstance(item, dict) else item
+             for item in values[at]]
+    return values[:at] + [items] + values[at + 1:]
+
+
+class ReasonCalls:
+    """ASGI middleware over the whole app: rewrites `/reason` call bodies (see the module doc)."""
 
     def __init__(self, app: Any, blocks: Any):
         self.app, self.blocks = app, blocks
+        self.fn_index = next((index for index, fn in blocks.fns.items() if fn.api_name == "reason"), None)
+        self._params: list[dict] | None = None
+
+    @property
+    def params(self) -> list[dict]:
+        if self._params is None:  # the API does not change once the app runs
+            self._params = parameters(self.blocks)
+        return self._params
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") not in CALL_PATHS:
+        path = scope.get("path") if scope["type"] == "http" and scope.get("method") == "POST" else None
+        if path not in CALL_PATHS + JOIN_PATHS:
             await self.app(scope, receive, send)
             return
         body, more = b"", True
@@ -96,7 +122,7 @@ class PositionalDefaults:
         if more:  # too large to be a call; Gradio answers it as it would
             await self.app(scope, _replay(body, receive), send)
             return
-        body, why = self._completed(body)
+        body, why = self._completed(body) if path in CALL_PATHS else (self._joined(body), "")
         if why:
             await JSONResponse({"error": why}, status_code=422)(scope, receive, send)
             return
@@ -111,12 +137,24 @@ class PositionalDefaults:
         except ValueError:
             return body, ""  # Gradio names the JSON error
         values = call.get("data") if isinstance(call, dict) else None
-        params = parameters(self.blocks)
-        if not (isinstance(values, dict) or (isinstance(values, list) and len(values) < len(params))):
+        if not isinstance(values, (dict, list)):
             return body, ""
+        params = self.params
         why = refusal(call, params)
-        call["data"] = (named(values, params) if isinstance(values, dict) else filled(values, params))[0]
+        values = named(values, params)[0] if isinstance(values, dict) else filled(values, params)[0]
+        call["data"] = raw_images(values, params)
         return json.dumps(call).encode(), why
+
+    def _joined(self, body: bytes) -> bytes:
+        """A queue/join body for /reason with its images as sent; any other body unchanged."""
+        try:
+            call = json.loads(body)
+        except ValueError:
+            return body
+        if not isinstance(call, dict) or call.get("fn_index") != self.fn_index or not isinstance(call.get("data"), list):
+            return body
+        call["data"] = raw_images(call["data"], self.params)
+        return json.dumps(call).encode()
 
 
 def _replay(body: bytes, receive: Receive | None) -> Receive:
