@@ -42,7 +42,7 @@ from ui.i18n import EN
 MCP_PATH = "/gradio_api/mcp"
 MIB = 2**20
 IMAGES_SCHEMA = {
-    "type": "array", "items": {"type": "string"}, "default": [],
+    "type": "array", "items": {"type": "string"},
     "description": ("Images as URLs: `data:image/png;base64,...` (PNG, JPEG, WebP or GIF) or a public "
                     "`https://` address. {limit}"),
 }
