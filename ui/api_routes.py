@@ -12,6 +12,7 @@
   the defaults `/gradio_api/info` lists, and `"data"` may be an object of named values; a missing
   value without a default, or an unknown name, is refused (HTTP 422) by name. Gradio 6.31 fills
   nothing: `Blocks.validate_inputs` raises a ValueError that clients see as `{"error": null}`.
+- a cancelled /reason job ends cleanly for @gradio/client (`ui.cancelled`).
 - with `mcp=True`: the `reason` MCP tool at /gradio_api/mcp/ (`ui.mcp_tool`).
 All are installed by a lifespan handler, the one hook Gradio's `launch` offers onto its app.
 """
@@ -24,6 +25,7 @@ from typing import Any, AsyncIterator
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
+from ui.cancelled import CancelledJobs
 from ui.i18n import EN
 from ui.mcp_tool import ReasonTool
 
@@ -44,8 +46,8 @@ class ApiRoutes:
         @contextlib.asynccontextmanager
         async def lifespan(app: Any) -> AsyncIterator[None]:
             # The app is already started, so Starlette refuses add_middleware; wrap its built stack.
-            app.middleware_stack = ReasonCalls(app.middleware_stack or app.build_middleware_stack(),
-                                                      app.get_blocks())
+            cancelled = CancelledJobs(app.middleware_stack or app.build_middleware_stack())
+            app.middleware_stack = ReasonCalls(cancelled, app.get_blocks(), cancelled)
             async with contextlib.AsyncExitStack() as stack:
                 if mcp:
                     await stack.enter_async_context(tool.mounted(app, max_file_size))
@@ -99,8 +101,8 @@ def raw_images(values: list, params: list[dict]) -> list:
 class ReasonCalls:
     """ASGI middleware over the whole app: rewrites `/reason` call bodies (see the module doc)."""
 
-    def __init__(self, app: Any, blocks: Any):
-        self.app, self.blocks = app, blocks
+    def __init__(self, app: Any, blocks: Any, cancelled: CancelledJobs | None = None):
+        self.app, self.blocks, self.cancelled = app, blocks, cancelled
         self.fn_index = next((index for index, fn in blocks.fns.items() if fn.api_name == "reason"), None)
         self._params: list[dict] | None = None
 
@@ -122,7 +124,12 @@ class ReasonCalls:
         if more:  # too large to be a call; Gradio answers it as it would
             await self.app(scope, _replay(body, receive), send)
             return
-        body, why = self._completed(body) if path in CALL_PATHS else (self._joined(body), "")
+        if path in CALL_PATHS:
+            body, why = self._completed(body)
+        else:
+            body, session, why = *self._joined(body), ""
+            if session is not False and self.cancelled is not None:
+                send = self.cancelled.joined(session, send)
         if why:
             await JSONResponse({"error": why}, status_code=422)(scope, receive, send)
             return
@@ -145,16 +152,17 @@ class ReasonCalls:
         call["data"] = raw_images(values, params)
         return json.dumps(call).encode(), why
 
-    def _joined(self, body: bytes) -> bytes:
-        """A queue/join body for /reason with its images as sent; any other body unchanged."""
+    def _joined(self, body: bytes) -> tuple[bytes, Any]:
+        """A queue/join body for /reason with its images as sent, and its session (False for a body
+        that is not a /reason call, which stays unchanged)."""
         try:
             call = json.loads(body)
         except ValueError:
-            return body
+            return body, False
         if not isinstance(call, dict) or call.get("fn_index") != self.fn_index or not isinstance(call.get("data"), list):
-            return body
+            return body, False
         call["data"] = raw_images(call["data"], self.params)
-        return json.dumps(call).encode()
+        return json.dumps(call).encode(), call.get("session_hash")
 
 
 def _replay(body: bytes, receive: Receive | None) -> Receive:
