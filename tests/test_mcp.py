@@ -141,3 +141,39 @@ def test_the_request_id_of_an_oversize_body_is_found_at_its_ends(body, expected)
 
 def test_the_body_limit_leaves_room_for_the_upload_limit_as_base64():
     assert body_limit_bytes("3mb") == -(-3 * MIB * 4 // 3) + MIB
+
+
+# ---- as people start it -------------------------------------------------------------------
+
+def test_python_app_py_with_mcp_serves_the_tool_and_the_routes_for_scripts(tmp_path):
+    """`python app.py --model tiny --mcp`, in its own process; the tool answers once the model is in."""
+    import subprocess
+    import sys
+    import time
+
+    from tests.clients_drive import ROOT, http_reason, http_upload
+    from tests.conftest import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/"
+    log = open(tmp_path / "app.log", "w")
+    child = subprocess.Popen([sys.executable, "app.py", "--model", "tiny", "--mcp", "--port", str(port)],
+                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline, result = time.monotonic() + 180, None
+        while time.monotonic() < deadline and child.poll() is None:
+            try:
+                result = mcp_reason(url, {"images": [data_url(EXAMPLE)], "question": QUESTION, **SETTINGS})
+            except Exception:  # noqa: BLE001 - not serving yet
+                result = None
+            if result and not (result["error"] and "still loading" in result["text"]):
+                break
+            time.sleep(0.5)
+        assert result is not None and not result["error"], (result, (tmp_path / "app.log").read_text()[-2000:])
+        assert set(result["structured"]) == FINAL_KEYS
+        short = http_reason(url, [[http_upload(url, EXAMPLE)], QUESTION])  # defaults filled by ui/api_routes
+        assert short["events"][-1][0] == "complete" and short["final"]["answer"]
+    finally:
+        child.terminate()
+        child.wait(timeout=30)
+        log.close()
