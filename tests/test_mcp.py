@@ -105,6 +105,33 @@ def test_an_unknown_argument_is_refused_by_name(url):
     assert result["error"] and "colour" in result["text"]
 
 
+def test_a_client_that_gives_up_mid_thinking_frees_the_engine(url, tiny_engine):
+    import asyncio
+
+    from tests.conftest import slowed, wait_until
+
+    async def give_up(session):
+        call = asyncio.create_task(call_reason(session, {"images": [data_url(EXAMPLE)], "question": QUESTION,
+                                                         "thinking_budget": -1, "max_new_tokens": 64}))
+        for _ in range(600):
+            if tiny_engine.active_worker is not None:
+                break
+            await asyncio.sleep(0.05)
+        worker = tiny_engine.active_worker
+        call.cancel()  # the client closes the request's stream
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        return worker
+
+    with slowed(tiny_engine, 0.05):
+        worker = mcp_session(url, give_up)
+        assert worker is not None
+        wait_until(lambda: tiny_engine.active_worker is None and not worker.is_alive(), 15,
+                   "the generation thread to end after the MCP client left")
+    after = mcp_reason(url, {"images": [data_url(EXAMPLE)], "question": QUESTION, **SETTINGS})
+    assert not after["error"] and after["structured"]["answer"]
+
+
 # ---- the pieces on their own ------------------------------------------------------------------
 
 def test_the_input_schema_follows_the_function_signature_and_docstring():
