@@ -94,8 +94,7 @@ def input_schema(fn: Callable, limit_text: str) -> dict:
         if name == "images":
             schema = dict(IMAGES_SCHEMA, description=IMAGES_SCHEMA["description"].format(limit=limit_text))
         else:
-            schema = TypeAdapter(hints.get(name, Any)).json_schema()
-            schema.pop("title", None)
+            schema = _json_schema(hints.get(name, Any))
             if name in docs:
                 schema["description"] = docs[name]
         if parameter.default is inspect.Parameter.empty:
@@ -104,6 +103,15 @@ def input_schema(fn: Callable, limit_text: str) -> dict:
             schema["default"] = parameter.default
         properties[name] = schema
     return {"type": "object", "properties": properties, "required": required, "additionalProperties": False}
+
+
+def _json_schema(hint: Any) -> dict:
+    try:
+        schema = TypeAdapter(hint).json_schema()
+    except Exception:  # noqa: BLE001 - a type pydantic cannot describe is sent as any JSON value
+        return {}
+    schema.pop("title", None)
+    return schema
 
 
 def description(fn: Callable, limit_text: str) -> str:
@@ -147,6 +155,9 @@ class ReasonTool:
 
         @server.call_tool()
         async def call_tool(name: str, arguments: dict[str, Any]):
+            if name != tool.name:
+                return types.CallToolResult(content=[types.TextContent(type="text", text=f"No tool {name!r}.")],
+                                            isError=True)
             context = server.request_context
             token = context.meta.progressToken if context.meta else None
 
