@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 
+import httpx
 import pytest
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
@@ -15,15 +16,20 @@ from tests.conftest import slowed, wait_until
 from ui.i18n import EN
 
 SETTINGS = {"thinking_budget": 8, "max_new_tokens": 16, "temperature": 0, "seed": 1}
-# /reason's values in order, as a plain HTTP call sends them (images first).
-POSITIONAL = [SETTINGS["thinking_budget"], SETTINGS["max_new_tokens"], SETTINGS["temperature"], 0.95,
-              SETTINGS["seed"]]
 needs_node = pytest.mark.skipif(bool(js_ready()), reason=js_ready() or "node is ready")
 
 
 @pytest.fixture(scope="module")
 def url(tiny_engine, launch):
     return serve(tiny_engine, launch)[0]
+
+
+def positional(url: str, **values) -> list:
+    """Every /reason value in its order, as a plain HTTP call sends them: `values` by name, the rest
+    at the defaults /gradio_api/info lists."""
+    params = httpx.get(f"{url}gradio_api/info", timeout=30).json()["named_endpoints"]["/reason"]["parameters"]
+    assert set(values) <= {p["parameter_name"] for p in params}
+    return [values.get(p["parameter_name"], p["parameter_default"]) for p in params]
 
 
 def js_data(result: dict) -> list[dict]:
@@ -82,7 +88,7 @@ def _formats() -> str:
 
 def test_http_upload_call_and_event_stream(url):
     image = http_upload(url, EXAMPLE)
-    result = http_reason(url, [[image], QUESTION, *POSITIONAL])
+    result = http_reason(url, positional(url, images=[image], question=QUESTION, **SETTINGS))
     names = [name for name, _ in result["events"]]
     assert result["status"] == 200 and names[-1] == "complete" and names.count("generating") >= 2
     assert set(result["final"]) == FINAL_KEYS and result["final"]["stats"]["image_tiles"] == [5]
@@ -98,7 +104,7 @@ def test_http_with_only_the_required_values_takes_the_defaults_listed_by_info(ur
 
 
 @pytest.mark.parametrize("data, words", [
-    ([[]], ("needs a value for question", "images, question, thinking_budget")),
+    ([[]], ("needs a value for question", "in this order: images, question, ")),
     ({"question": QUESTION}, ("needs a value for images",)),
     ({"images": [], "question": QUESTION, "colour": 1}, ("has no parameter colour",)),
 ])
@@ -112,7 +118,7 @@ def test_http_refuses_missing_or_unknown_values_by_name(url, data, words):
 @pytest.mark.xfail(strict=True, reason="file_path KeyError on an item without 'path' (fixed on the api branch)")
 @pytest.mark.parametrize("item", [{"url": "https://example.com/x.png"}, {}])
 def test_http_filedata_without_a_path_gets_the_apps_message(url, item):
-    error = http_reason(url, [[item], QUESTION, *POSITIONAL])["final"]["error"]
+    error = http_reason(url, positional(url, images=[item], question=QUESTION))["final"]["error"]
     assert error and "KeyError" not in error and error not in ("None", "null")
 
 
@@ -132,9 +138,7 @@ def by_js(url: str, item, **settings) -> dict:
 
 
 def by_http(url: str, item, **settings) -> dict:
-    values = dict(zip(["thinking_budget", "max_new_tokens", "temperature", "top_p", "seed"], POSITIONAL))
-    values.update(settings)
-    final = http_reason(url, [[item], QUESTION, *values.values()])["final"]
+    final = http_reason(url, positional(url, images=[item], question=QUESTION, **{**SETTINGS, **settings}))["final"]
     return {"error": final["error"]} if "error" in final else final
 
 
