@@ -159,7 +159,8 @@ class ReasonCalls:
             call = json.loads(body)
         except ValueError:
             return body, False
-        if not isinstance(call, dict) or call.get("fn_index") != self.fn_index or not isinstance(call.get("data"), list):
+        is_reason = isinstance(call, dict) and call.get("fn_index") == self.fn_index
+        if not is_reason or not isinstance(call.get("data"), list):
             return body, False
         call["data"] = raw_images(call["data"], self.params)
         return json.dumps(call).encode(), call.get("session_hash")

@@ -159,16 +159,8 @@ class ReasonTool:
                 return types.CallToolResult(content=[types.TextContent(type="text", text=f"No tool {name!r}.")],
                                             isError=True)
             context = server.request_context
-            token = context.meta.progressToken if context.meta else None
-
-            async def progress(step: int, update: dict) -> None:
-                if token is not None:
-                    await context.session.send_progress_notification(
-                        token, step, message=json.dumps(update, ensure_ascii=False),
-                        related_request_id=str(context.request_id))
-
             try:
-                return await self.call(arguments, context.request, progress)
+                return await self.call(arguments, context.request, _progress_sender(context))
             except gr.Error as error:
                 return types.CallToolResult(content=[types.TextContent(type="text", text=str(error.message))],
                                             isError=True)
@@ -194,6 +186,18 @@ class ReasonTool:
         if final is None:
             raise gr.Error(EN("error.internal"))
         return final
+
+
+def _progress_sender(context: Any) -> Callable[[int, dict], Any]:
+    """Sends each streamed dict as JSON in a progress notification, if the caller asked for them."""
+    token = context.meta.progressToken if context.meta else None
+
+    async def progress(step: int, update: dict) -> None:
+        if token is not None:
+            await context.session.send_progress_notification(
+                token, step, message=json.dumps(update, ensure_ascii=False), related_request_id=str(context.request_id))
+
+    return progress
 
 
 def _limit_text(limit: int) -> str:
