@@ -203,3 +203,40 @@ def test_a_gradio_client_cancel_also_stops_the_engine_through_the_same_routes(ur
         wait_until(lambda: tiny_engine.active_worker is None and not worker.is_alive(), 15,
                    "the generation thread to end after the cancel")
     assert job.status().code == Status.CANCELLED and job.outputs()[-1]["reasoning"]
+
+
+# ---- the rewrites on their own ------------------------------------------------------------
+
+PARAMS = [{"parameter_name": "images", "parameter_has_default": False},
+          {"parameter_name": "question", "parameter_has_default": False},
+          {"parameter_name": "seed", "parameter_has_default": True, "parameter_default": -1}]
+
+
+def test_short_and_named_values_are_completed_with_defaults_or_refused_by_name():
+    from ui.api_routes import filled, named, raw_images, refusal
+
+    assert filled([[], "q"], PARAMS) == ([[], "q", -1], [])
+    assert named({"question": "q", "images": []}, PARAMS) == ([[], "q", -1], [])
+    assert refusal({"data": [[]]}, PARAMS).startswith("/reason needs a value for question.")
+    assert refusal({"data": {"images": [], "question": "q", "colour": 1}}, PARAMS).startswith(
+        "/reason has no parameter colour.")
+    assert refusal({"data": [[], "q", 3]}, PARAMS) == ""
+    marked = [{"path": "/x.png", "meta": {"_type": "gradio.FileData"}}, "data:image/png;base64,AA=="]
+    assert raw_images([marked, "q"], PARAMS) == [[{"path": "/x.png"}, "data:image/png;base64,AA=="], "q"]
+
+
+def test_only_a_cancelled_reason_jobs_empty_completion_is_rewritten():
+    import json
+
+    from ui.cancelled import CancelledJobs
+
+    def event(**fields) -> bytes:
+        return b"data: " + json.dumps({"msg": "process_completed", "success": True, **fields}).encode()
+
+    jobs = CancelledJobs(app=None)
+    jobs.jobs["ours"] = None
+    body = b"\n\n".join([event(event_id="ours", output={}), event(event_id="page", output={}),
+                         event(event_id="ours", output={"data": [1]}), b""])
+    first, second, third, _ = jobs._completed(body).split(b"\n\n")
+    assert json.loads(first[6:])["output"] == {"data": [None]}
+    assert json.loads(second[6:])["output"] == {} and json.loads(third[6:])["output"] == {"data": [1]}
