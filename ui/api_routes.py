@@ -122,7 +122,7 @@ class ReasonCalls:
             message = await receive()
             body, more = body + message.get("body", b""), message.get("more_body", False)
         if more:  # too large to be a call; Gradio answers it as it would
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, _replay(body, receive, True), send)
             return
         if path in CALL_PATHS:
             body, why = self._completed(body)
@@ -135,7 +135,7 @@ class ReasonCalls:
             return
         headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
         scope = dict(scope, headers=headers + [(b"content-length", str(len(body)).encode())])
-        await self.app(scope, _replay(body, None), send)
+        await self.app(scope, _replay(body, receive, False), send)
 
     def _completed(self, body: bytes) -> tuple[bytes, str]:
         """The body with its values completed, or the reason they cannot be."""
@@ -166,17 +166,16 @@ class ReasonCalls:
         return json.dumps(call).encode(), call.get("session_hash")
 
 
-def _replay(body: bytes, receive: Receive | None) -> Receive:
-    """A `receive` that first hands over `body`, then (if given) the rest of the original stream."""
+def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
+    """A `receive` that first hands over `body` (with `more` body to come), then reads on from the
+    original `receive` (the rest of the body, or the client's disconnect)."""
     sent = False
 
     async def replay() -> Message:
         nonlocal sent
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": receive is not None}
-        if receive is None:
-            return {"type": "http.disconnect"}
+            return {"type": "http.request", "body": body, "more_body": more}
         return await receive()
 
     return replay
