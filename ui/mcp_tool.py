@@ -43,8 +43,9 @@ MCP_PATH = "/gradio_api/mcp"
 MIB = 2**20
 IMAGES_SCHEMA = {
     "type": "array", "items": {"type": "string"},
-    "description": ("Images as URLs: `data:image/png;base64,...` (PNG, JPEG, WebP or GIF) or a public "
-                    "`https://` address. {limit}"),
+    "description": ("The images the question is about, as URLs: `data:image/png;base64,...` (PNG, JPEG, WebP, "
+                    "GIF) or a public `https://` address; may be empty. Each image may be at most the upload limit. "
+                    "{limit}"),
 }
 OUTPUT_SCHEMA = {
     "type": "object",
