@@ -42,6 +42,7 @@ def test_the_tool_list_has_reason_with_url_images_an_output_schema_and_the_real_
     assert set(tool.outputSchema["required"]) == FINAL_KEYS
     limit_mb = f"{body_limit_bytes(UPLOAD_LIMIT) / MIB:.1f}"
     assert f"at most {limit_mb} MB" in tool.description and "chain of thought" in tool.description
+    assert "Each image may be at most 5 MB" in images["description"]  # the upload limit it was served with
     assert "Args:" not in tool.description and "gradio" not in tool.description.lower()
 
 

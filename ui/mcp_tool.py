@@ -44,8 +44,7 @@ MIB = 2**20
 IMAGES_SCHEMA = {
     "type": "array", "items": {"type": "string"},
     "description": ("The images the question is about, as URLs: `data:image/png;base64,...` (PNG, JPEG, WebP, "
-                    "GIF) or a public `https://` address; may be empty. Each image may be at most the upload limit. "
-                    "{limit}"),
+                    "GIF) or a public `https://` address; may be empty. {limit}"),
 }
 OUTPUT_SCHEMA = {
     "type": "object",
@@ -134,18 +133,18 @@ class ReasonTool:
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
         limit = body_limit_bytes(max_file_size)
-        manager = StreamableHTTPSessionManager(self._server(limit), stateless=True, max_request_body_size=limit)
+        text = _limit_text(limit, gr.utils._parse_file_size(max_file_size) or 20 * MIB)
+        manager = StreamableHTTPSessionManager(self._server(text), stateless=True, max_request_body_size=limit)
         # First in the route list, so it wins over Gradio's catch-all routes.
         app.router.routes.insert(0, Mount(MCP_PATH, app=_SizeLimited(manager.handle_request, limit)))
         async with manager.run():
             yield
 
-    def _server(self, limit: int):
+    def _server(self, limit_text: str):
         from mcp import types
         from mcp.server.lowlevel import Server
 
         fn = self.handlers.reason_api()
-        limit_text = _limit_text(limit)
         tool = types.Tool(name="reason", description=description(fn, limit_text),
                           inputSchema=input_schema(fn, limit_text), outputSchema=OUTPUT_SCHEMA)
         server = Server("R1V Demo")
@@ -201,8 +200,8 @@ def _progress_sender(context: Any) -> Callable[[int, dict], Any]:
     return progress
 
 
-def _limit_text(limit: int) -> str:
-    return EN("mcp.size_limit", mb=f"{limit / MIB:.1f}")
+def _limit_text(limit: int, file_size: int) -> str:
+    return EN("mcp.size_limit", mb=f"{limit / MIB:.1f}", file_mb=f"{file_size / MIB:g}")
 
 
 class _SizeLimited:

@@ -78,13 +78,13 @@ EN_TEXTS: dict[str, str] = {
     # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
     "error.bad_data_url": ("The image {url} is not a valid data: URL: expected data:image/png;base64, (or jpeg, "
                            "webp, gif) followed by base64 image bytes."),
-    "mcp.size_limit": ("A request may be at most {mb} MB in all (images as data: URLs take 4/3 of their size); "
-                       "send larger images by https: URL."),
+    "mcp.size_limit": ("Each image may be at most {file_mb} MB, and a request at most {mb} MB in all (images "
+                       "as data: URLs take 4/3 of their size); for more, give images by https: URL."),
     "error.http_missing": ("/reason needs a value for {names}. Send every value in this order: {order} "
                            "(missing trailing ones take their defaults)."),
     "error.http_unknown": "/reason has no parameter {names}. Its parameters, in order: {order}.",
     "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
-                            "4/3 of their size). Send smaller images, or larger ones by https: URL."),
+                            "4/3 of their size). Send smaller or fewer images, or give them by https: URL."),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "

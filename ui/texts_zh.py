@@ -73,10 +73,10 @@ ZH_TEXTS: dict[str, str] = {
     "error.url_refused": "无法获取位于 {url} 的图片：只接受公网 http(s) 地址和 data: URL。",
     # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
     "error.bad_data_url": "图片 {url} 不是有效的 data: URL：应为 data:image/png;base64,（或 jpeg、webp、gif）后接 base64 编码的图片字节。",
-    "mcp.size_limit": "一次请求总共最多 {mb} MB（以 data: URL 发送的图片占其大小的 4/3）；更大的图片请用 https: URL 发送。",
+    "mcp.size_limit": "每张图片最多 {file_mb} MB，一次请求总共最多 {mb} MB（以 data: URL 发送的图片占其大小的 4/3）；更多图片请用 https: URL 提供。",
     "error.http_missing": "/reason 缺少 {names} 的值。请按以下顺序发送各值：{order}（末尾缺少的值取默认值）。",
     "error.http_unknown": "/reason 没有参数 {names}。它的参数依次为：{order}。",
-    "error.mcp_too_large": "请求大小为 {size} MB；上限为总共 {limit} MB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小的图片，或用 https: URL 发送更大的图片。",
+    "error.mcp_too_large": "请求大小为 {size} MB；上限为总共 {limit} MB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小或更少的图片，或用 https: URL 提供图片。",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",
