@@ -195,7 +195,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args))
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
+    routes = demo.api_routes.launch_options(args.max_file_size, mcp=args.mcp)  # ui/api_routes.py
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **routes,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
 
 

@@ -89,8 +89,7 @@ def limited_app(tiny_engine, launch):
     defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
     demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults),
                      policy=ServingPolicy(rate_limit_per_minute=2))
-    url = launch(demo, mcp_server=True)
-    return url
+    return launch(demo, **demo.api_routes.launch_options("5mb", mcp=True))
 
 
 def reason(client, question=QUESTION):
@@ -137,9 +136,10 @@ def test_mcp_lists_reason_with_its_description_and_arguments(limited_app):
     assert not any(name in tools for name in ("stop", "lambda"))
 
 
-def test_the_mcp_tool_answers_about_a_data_url_image_and_refuses_a_loopback_url(tiny_engine, launch):
+def test_the_mcp_tool_answers_about_a_data_url_image_in_json_and_refuses_a_loopback_url(tiny_engine, launch):
     defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
-    url = launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults)), mcp_server=True)
+    demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults))
+    url = launch(demo, **demo.api_routes.launch_options("5mb", mcp=True))
     image = "data:image/png;base64," + base64.b64encode(Path(EXAMPLE).read_bytes()).decode()
 
     async def ask(session, images):
@@ -148,7 +148,9 @@ def test_the_mcp_tool_answers_about_a_data_url_image_and_refuses_a_loopback_url(
         return result.isError, " ".join(getattr(part, "text", "") for part in result.content)
 
     failed, text = mcp_session(url, lambda session: ask(session, [image]))
-    assert not failed and re.search(r"'image_tiles': \[\d+\]", text) and "'finish_reason': '" in text
+    final = json.loads(text)
+    assert not failed and re.fullmatch(r"\[\d+\]", json.dumps(final["stats"]["image_tiles"]))
+    assert final["stats"]["finish_reason"]
     failed, text = mcp_session(url, lambda session: ask(session, [f"{url}gradio_api/info"]))
     assert failed and "is on a local or private network address, which is never fetched" in text
 

@@ -8,7 +8,8 @@
 - `CallCheck`: plain HTTP calls (`POST /gradio_api/call/<name>` with `{"data": [...]}`, or
   `/gradio_api/call/v2/<name>` with an object; the queue protocol's `/gradio_api/queue/join` for
   the values only) that Gradio would refuse without a word get a 422 with the app's message
-  instead, and positional calls get their trailing defaults. Gradio 6.31
+  instead, and positional calls get their trailing defaults (`"data"` may also be an object of
+  named values). Gradio 6.31
   fills defaults only for `/call/v2/` (keyword) calls; a positional call with fewer values than the
   endpoint takes fails in `Blocks.validate_inputs` with a ValueError whose text is hidden (the
   event stream says `{"error": null}`), which would also break callers written before `/reason`
@@ -135,6 +136,8 @@ def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> 
     the endpoint runs, and hides its message; queue clients upload their files themselves, and a
     refusal there keeps Gradio's protocol: it comes in the event stream). A positional call that
     stops early gets the defaults of the rest."""
+    if kind != "keyword" and isinstance(payload.get("data"), dict):  # named values on the positional route
+        return _named_on_positional(payload, endpoint, words)
     keyword = kind == "keyword"
     problem = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words)
     if not problem and kind != "join":
@@ -144,6 +147,16 @@ def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> 
     if problem or keyword or not isinstance(data, list) or len(data) >= len(endpoint.names):
         return problem, None
     return "", {**payload, "data": [*data, *(endpoint.defaults[name] for name in endpoint.names[len(data):])]}
+
+
+def _named_on_positional(payload: dict, endpoint: Endpoint, words: Words) -> tuple[str, dict | None]:
+    """`{"data": {"name": value}}` on /call/<name>: checked as a keyword call, sent on in order."""
+    named = payload["data"]
+    problem = _keyword_problem(named, endpoint, words)
+    if problem:
+        return problem, None
+    values = [named.get(name, endpoint.defaults.get(name)) for name in endpoint.names]
+    return "", {**payload, "data": values}
 
 
 def _positional_problem(payload: dict, endpoint: Endpoint, words: Words) -> str:

@@ -20,6 +20,7 @@ from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.httpapi import serve_health_and_checks
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
+from ui.api_routes import ApiRoutes
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
@@ -59,6 +60,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire_views(handlers, chat, sweep, controls)
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
+    demo.api_routes = ApiRoutes(handlers, max_concurrency)  # launch(**demo.api_routes.launch_options(...))
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     serve_health_and_checks(demo, slot)  # /healthz, /readyz, /model-info; clear refusals of short HTTP calls
     if start_loading:

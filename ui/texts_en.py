@@ -92,6 +92,11 @@ EN_TEXTS: dict[str, str] = {
     "api.missing_values": ("/{api_name} takes up to {expected} values in this order: {names}; got {got}. Missing: "
                            "{missing}, which have no default. Values left out at the end take their defaults; "
                            "or POST a JSON object of the ones you set to /gradio_api/call/v2/{api_name}."),
+    # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
+    "mcp.size_limit": ("Each image may be at most {file_mb} MB, and a request at most {mb} MB in all (images "
+                       "as data: URLs take 4/3 of their size); for more, give images by https: URL."),
+    "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
+                            "4/3 of their size). Send smaller or fewer images, or give them by https: URL."),
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "

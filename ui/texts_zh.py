@@ -85,6 +85,9 @@ ZH_TEXTS: dict[str, str] = {
     "api.missing_values": ("/{api_name} 按顺序最多接受 {expected} 个值：{names}；收到 {got} 个。缺少：{missing}"
                            "（它们没有默认值）。末尾省略的值取默认值；也可以把要设置的值作为 JSON 对象 POST 到 "
                            "/gradio_api/call/v2/{api_name}。"),
+    # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
+    "mcp.size_limit": "每张图片最多 {file_mb} MB，一次请求总共最多 {mb} MB（以 data: URL 发送的图片占其大小的 4/3）；更多图片请用 https: URL 提供。",
+    "error.mcp_too_large": "请求大小为 {size} MB；上限为总共 {limit} MB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小或更少的图片，或用 https: URL 提供图片。",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",

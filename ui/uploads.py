@@ -80,10 +80,11 @@ def fetched(url: str, words: Words) -> str:
 
 
 def _check_base64(url: str) -> None:
-    """Raise ValueError unless `url` is `data:...;base64,` and strict base64 of something: Gradio's
+    """Raise ValueError unless `url` is `data:image/...;base64,` and strict base64 of something: Gradio's
     decoder skips bad characters, which would turn "@@@" into an empty file."""
     header, _, payload = url.partition(",")
-    if not header.endswith(";base64") or not base64.b64decode(payload, validate=True):
+    if not header.startswith("data:image/") or not header.endswith(";base64") \
+            or not base64.b64decode(payload, validate=True):
         raise ValueError("not a base64 data: URL")
 
 
