@@ -82,7 +82,8 @@ def _chat_column(info: ModelInfo) -> dict[str, Any]:
     chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, latex_delimiters=LATEX_DELIMITERS,
                          buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
                          placeholder=LABEL("chat.placeholder"))
-    box = gr.MultimodalTextbox(file_types=["image"], file_count="multiple", show_label=False,
+    box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",
+                               show_label=False,
                                placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
     with gr.Row(elem_id="chat-buttons"):
         send = gr.Button(LABEL("button.send"), variant="primary", elem_id="send-btn")
