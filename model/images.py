@@ -70,6 +70,11 @@ _SNIFFS = (
 )
 
 
+# ISO base media files name their kind in the "ftyp" box at byte 4: HEIF and AVIF photos.
+_FTYP_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
+                b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
+
+
 class ImageError(UserFacingError, ValueError):
     """An image that cannot be used; the message is meant for the person who uploaded it."""
 
@@ -123,6 +128,10 @@ def _decode_bytes(data: bytes, limits: ImageLimits, name: str) -> Image.Image:
                          f"{_pixel_limit_text(limits)}", "image.bomb", name=name, declared=declared,
                          limit=f"{limits.max_pixels / 1e6:g}") from None
     except _DECODE_ERRORS:
+        container = _FTYP_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
+        if container:  # a HEIF/AVIF file its decoder cannot parse: cut short or damaged
+            raise ImageError(f"{name} is not a readable image: its {container} data is damaged or cut short.",
+                             "image.damaged_container", name=name, kind=container) from None
         raise ImageError(_unreadable_message(name, data), "image.empty" if not data else "image.unreadable",
                          name=name, formats=SUPPORTED_FORMATS_TEXT) from None
     return _decode(img, limits, name)

@@ -199,6 +199,7 @@ EN_TEXTS: dict[str, str] = {
     "limit.pdf_pages": "{count} pages of {name} were chosen; the limit is {limit} pages per PDF.",
     "limit.pdf_size": "{name} is a {size} MB PDF; the limit is {limit} MB per PDF.",
     "limit.images_pages": "This conversation would hold {count} images (each PDF page is one); the limit is {limit}.",
+    "image.damaged_container": "{name} is not a readable image: its {kind} data is damaged or cut short.",
     "limit.images_full": ("This conversation already holds {count} images; the limit is {limit}, so no page of "
                           "{name} can be added."),
 }

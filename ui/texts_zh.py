@@ -190,5 +190,6 @@ ZH_TEXTS: dict[str, str] = {
     "limit.pdf_pages": "选择了 {name} 的 {count} 页；每个 PDF 的上限是 {limit} 页。",
     "limit.pdf_size": "{name} 是 {size} MB 的 PDF；每个 PDF 的上限是 {limit} MB。",
     "limit.images_pages": "这段对话将包含 {count} 张图片（每个 PDF 页面算一张）；上限是 {limit} 张。",
+    "image.damaged_container": "{name} 不是可读取的图片：其 {kind} 数据已损坏或不完整。",
     "limit.images_full": "这段对话已包含 {count} 张图片；上限是 {limit} 张，因此无法再加入 {name} 的页面。",
 }
