@@ -64,6 +64,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="put question text into the request log (debugging only)")
     parser.add_argument("--mcp", action="store_true", default=_env("MCP", "") not in ("", "0", "false"),
                         help="also serve /reason as an MCP tool at /gradio_api/mcp/")
+    parser.add_argument("--compare-endpoint", default=_env("COMPARE_ENDPOINT", None),
+                        help="a second OpenAI-compatible server (e.g. R1V2 behind vLLM) for column B of the "
+                             "Compare tab; both columns then stream at once")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -79,7 +82,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             normalise_endpoint(args.endpoint)
         except ValueError as error:
             parser.error(str(error))
+    if args.compare_endpoint:
+        from model.remote import normalise_endpoint
+
+        try:
+            normalise_endpoint(args.compare_endpoint)
+        except ValueError as error:
+            parser.error(f"--compare-endpoint: {error}")
     return args
+
+
+def compare_engine(args: argparse.Namespace):
+    """The Compare tab's second backend (--compare-endpoint), or None."""
+    if not args.compare_endpoint:
+        return None
+    from model.remote import RemoteEngine
+
+    return RemoteEngine(args.compare_endpoint, timeout_s=args.timeout, max_seconds=args.max_seconds,
+                        budget_mode=args.budget_mode)
 
 
 def on_spaces() -> bool:
@@ -196,7 +216,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args))
+                     policy=serving_policy(args), compare_engine=compare_engine(args))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
 

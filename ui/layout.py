@@ -19,6 +19,7 @@ from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
+from ui.compare import compare_view
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
@@ -38,7 +39,8 @@ def launch_kwargs() -> dict[str, Any]:
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
-              start_loading: bool = True, policy: ServingPolicy | None = None) -> gr.Blocks:
+              start_loading: bool = True, policy: ServingPolicy | None = None,
+              compare_engine: Engine | None = None) -> gr.Blocks:
     slot = ModelSlot(engine, info)
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
@@ -51,6 +53,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                         chat = _chat_column(info)
                     with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab"):
                         sweep = _sweep_view(info)
+                    with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab"):  # B: compare_engine, else A's model
+                        compare_view(handlers, info, compare_engine)
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()

@@ -202,4 +202,24 @@ EN_TEXTS: dict[str, str] = {
     "image.damaged_container": "{name} is not a readable image: its {kind} data is damaged or cut short.",
     "limit.images_full": ("This conversation already holds {count} images; the limit is {limit}, so no page of "
                           "{name} can be added."),
+    # side by side (ui/compare.py)
+    "tab.compare": "Compare",
+    "compare.intro": ("One image and question, answered two ways: set each column's thinking budget and "
+                      "temperature; both use one seed. A model loaded here answers one question at a "
+                      "time, so B starts when A ends; behind a model server both run at once."),
+    "compare.intro_backends": ("One image and question, answered by two backends at once: A by this page's "
+                               "model, B by the second backend; each column may change its thinking budget "
+                               "and temperature."),
+    "compare.image": "Image",
+    "compare.question": "Question",
+    "compare.seed": "Seed (both columns)",
+    "compare.run": "Answer both",
+    "compare.title_a": "### A",
+    "compare.title_b": "### B",
+    "compare.title_b_backend": "### B · second backend",
+    "compare.waits": "Waits for A to finish: one model answers one question at a time.",
+    "compare.column_note": "**{name}** · thinking budget {budget} · temperature {temperature:g} · seed {seed}",
+    "compare.agree": "✅ **The answers agree** (same text, ignoring case, spacing and final punctuation).",
+    "compare.differ": "❌ **The answers differ.**",
+    "compare.no_compare": "➖ Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
 }
