@@ -144,14 +144,15 @@ def agreement_line(first: LiveTurn, second: LiveTurn, words: Words = EN) -> str:
 def column_note(name: str, options: GenerationOptions, words: Words) -> str:
     """What a column runs: the backend and the settings that may differ."""
     return words("compare.column_note", name=name, budget=budget_label(options.thinking_budget, words),
-                 temperature=options.temperature, seed=options.seed)
+                 temperature=options.temperature)
 
 
 def final_line(live: LiveTurn, note: str, words: Words) -> str:
     if live.error is not None:
         return f"{note} · ⚠️ {words.message(live.error)}"
     record = live.record()
-    return f"{note} · " + (stats_line(record.stats, words) if record.stats else finish_words(record.finish_reason, words))
+    ending = stats_line(record.stats, words) if record.stats else finish_words(record.finish_reason, words)
+    return f"{note} · {ending}"
 
 
 # ---- the handlers --------------------------------------------------------------------------------
@@ -197,8 +198,9 @@ class CompareHandlers:
         session, main_stop = admitted
         engines = (engine, self.second or engine)
         names = (self.chat.slot.info.name, self.second_name if self.second else self.chat.slot.info.name)
-        columns = [_Column(e, n, o.replace(seed=shared_seed), threading.Event(), LiveTurn(question, images, words=words))
-                   for e, n, o in zip(engines, names, options)]
+        columns = [_Column(backend, name, option.replace(seed=shared_seed), threading.Event(),
+                           LiveTurn(question, images, words=words))
+                   for backend, name, option in zip(engines, names, options)]
         with self._lock:
             self._stops[session] = tuple(column.stop for column in columns)
         try:
@@ -243,8 +245,8 @@ class CompareHandlers:
                     yield self._frame(columns, notes, words)
         finally:
             stream.close()
-            for column, request in zip(columns, requests):
-                self.chat._log(request, f"compare:{COLUMNS[columns.index(column)]}", session, column.live, started)
+            for side, column, request in zip(COLUMNS, columns, requests):
+                self.chat._log(request, f"compare:{side}", session, column.live, started)
         yield self._frame(columns, notes, words, final=True)
 
     @staticmethod

@@ -218,8 +218,8 @@ EN_TEXTS: dict[str, str] = {
     "compare.title_b": "### B",
     "compare.title_b_backend": "### B · second backend",
     "compare.waits": "Waits for A to finish: one model answers one question at a time.",
-    "compare.column_note": "**{name}** · thinking budget {budget} · temperature {temperature:g} · seed {seed}",
-    "compare.agree": "✅ **The answers agree** (same text, ignoring case, spacing and final punctuation).",
-    "compare.differ": "❌ **The answers differ.**",
-    "compare.no_compare": "➖ Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
+    "compare.column_note": "**{name}** · thinking budget {budget} · temperature {temperature:g}",
+    "compare.agree": "**The answers agree** (same text, ignoring case, spacing and final punctuation).",
+    "compare.differ": "**The answers differ.**",
+    "compare.no_compare": "Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
 }

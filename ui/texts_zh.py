@@ -204,8 +204,8 @@ ZH_TEXTS: dict[str, str] = {
     "compare.title_b": "### B",
     "compare.title_b_backend": "### B · 第二个后端",
     "compare.waits": "等待 A 完成：一个模型一次只回答一个问题。",
-    "compare.column_note": "**{name}** · 思考预算 {budget} · 温度 {temperature:g} · 种子 {seed}",
-    "compare.agree": "✅ **两个答案一致**（忽略大小写、空格和结尾标点后文字相同）。",
-    "compare.differ": "❌ **两个答案不同。**",
-    "compare.no_compare": "➖ 无法比较：至少有一栏没有最终答案（已停止、失败或被截断）。",
+    "compare.column_note": "**{name}** · 思考预算 {budget} · 温度 {temperature:g}",
+    "compare.agree": "**两个答案一致**（忽略大小写、空格和结尾标点后文字相同）。",
+    "compare.differ": "**两个答案不同。**",
+    "compare.no_compare": "无法比较：至少有一栏没有最终答案（已停止、失败或被截断）。",
 }
