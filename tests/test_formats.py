@@ -331,3 +331,14 @@ def test_a_pdf_in_the_question_box_shows_its_pages_then_is_answered(app, tmp_pat
         tiles = re.search(r"tiles per image ([\d, ]+)", page.locator("#stats-line").inner_text()).group(1)
         assert len(tiles.split(",")) == 2  # one entry per page
         browser.close()
+
+
+def test_a_remote_server_gets_each_pdf_page_in_the_turn_that_showed_it(files):
+    from model.remote import build_messages
+
+    earlier = Turn("What is on these pages?", "Colours.", (files["doc.pdf"],))
+    messages = build_messages(Request("And this one?", (files["wide.avif"],), (earlier,), OPTIONS), Limits())
+    images = [[part for part in message["content"] if part["type"] == "image_url"]
+              for message in messages if message["role"] == "user"]
+    assert [len(shown) for shown in images] == [2, 1]
+    assert all(part["image_url"]["url"].startswith("data:image/png;base64,") for shown in images for part in shown)
