@@ -225,3 +225,11 @@ def test_the_compare_tab_in_a_browser(local, tiny_engine):
         assert "thinking budget no limit" in page.locator("#compare-stats-b").inner_text()
         shoot(page, "browser-compare.png")
         browser.close()
+
+
+def test_only_one_local_model_answering_both_columns_makes_them_take_turns(tiny_engine):
+    from ui.compare import overlaps
+
+    remote, other = RemoteEngine("http://127.0.0.1:9/v1"), RemoteEngine("http://127.0.0.1:10/v1")
+    assert overlaps([remote, other]) and overlaps([remote, remote]) and overlaps([tiny_engine, remote])
+    assert not overlaps([tiny_engine, tiny_engine])

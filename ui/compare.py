@@ -8,9 +8,9 @@ Contract:
   the seed is -1), the model's default answer budget and max tiles, so only what the columns set
   differs.
 - `CompareHandlers.run(...)` streams both answers as (chat A, stats A, chat B, stats B, agreement)
-  updates. When neither column answers on a model loaded here (both are remote servers) both
-  requests run at once (`merged` pumps each engine stream in its own thread into one queue);
-  with a local model the second starts when the first ends, and its column says so while it waits.
+  updates. Unless one model loaded here would answer both, both requests run at once (`merged`
+  pumps each engine stream in its own thread into one queue); with one local model the second
+  starts when the first ends, and its column says so while it waits.
 - Each column has its own Stop (`stop(column)`): it sets only that column's request `stop`; the
   page's main Stop stops both, and closing the tab closes both streams. The agreement line says
   whether the two final answers agree (`ui.sweep.answers_agree`: normalised text), or that there
@@ -53,9 +53,10 @@ BUDGET_CHOICES = {True: ["0", "8", "32", "no limit"], False: ["0", "256", "1k", 
 # ---- running two streams -------------------------------------------------------------------------
 
 def overlaps(engines: Sequence[Any]) -> bool:
-    """Whether both answers can run at once: no engine holds a model here (remote servers queue
-    and batch requests themselves; a local model answers one question at a time)."""
-    return all(engine is not None and getattr(engine, "loaded", None) is None for engine in engines)
+    """Whether the answers can run at once: no model loaded here answers two of them (a model
+    server queues and batches requests itself; a local model answers one question at a time)."""
+    local = [id(engine) for engine in engines if getattr(engine, "loaded", None) is not None]
+    return len(set(local)) == len(local)
 
 
 def merged(starts: Sequence[Callable[[], Iterator[Event]]], overlap: bool,

@@ -367,7 +367,7 @@ class Handlers:
             which is the final result).
 
             Args:
-                images: the images the question is about (PNG, JPEG, WebP, GIF; may be empty).
+                images: the images to ask about (PNG, JPEG, WebP, GIF, HEIC, AVIF, or a PDF's pages; may be empty).
                 question: the question, in any language.
                 thinking_budget: most tokens the model may think before it must answer; -1 = no limit.
                 max_new_tokens: most tokens of the answer itself (16 to 8192, within the model's context).
