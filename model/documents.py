@@ -137,10 +137,11 @@ def _render(page: pypdfium2.PdfPage, name: str, number: int, limits: ImageLimits
                              "pdf.page_no_size", name=name, page=number)
         scale = render_scale(width_pt, height_pt, limits.max_pixels)
         check_size(max(1, round(width_pt * scale)), max(1, round(height_pt * scale)), limits, label)
-        image = page.render(scale=scale, may_draw_forms=True).to_pil()
+        # convert() copies: for some bitmap formats to_pil() shares PDFium's buffer, freed with the bitmap.
+        image = page.render(scale=scale, may_draw_forms=True).to_pil().convert("RGB")
     except pypdfium2.PdfiumError:
         raise ImageError(f"Page {number} of {name} could not be drawn: its data is damaged.",
                          "pdf.page_damaged", name=name, page=number) from None
     finally:
         page.close()
-    return image if image.mode == "RGB" else image.convert("RGB")
+    return image

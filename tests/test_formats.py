@@ -192,6 +192,14 @@ def test_a_huge_page_is_rendered_at_a_bounded_scale(tmp_path):
     assert small.width * small.height <= 500_000 and abs(small.width / small.height - 2) < 0.01
 
 
+def test_a_rotated_page_is_rendered_as_it_is_shown():
+    document = pypdfium2.PdfDocument.new()
+    document.new_page(200, 100).set_rotation(90)  # a landscape page turned to portrait by /Rotate
+    buffer = io.BytesIO()
+    document.save(buffer)
+    assert render_pdf(buffer.getvalue(), "turned.pdf", None, 4, 8)[0].image.size == (200, 400)
+
+
 def test_a_pdf_in_an_earlier_turn_keeps_its_pages_in_that_turn(tiny_loaded, files):
     earlier = Turn("What is on these pages?", "Colours.", (files["doc.pdf"],))
     result = prepared(tiny_loaded, [files["wide.avif"]], history=[earlier])
