@@ -174,6 +174,21 @@ def test_a_bad_budget_is_refused_with_its_range(local):
     assert answer_of(compare(local, budget_a="0", budget_b="0").result(timeout=120)[0]).strip()
 
 
+def test_a_file_the_engine_refuses_is_named_in_both_columns(local, tiny_engine, tmp_path):
+    from tests.test_hostile import watching
+
+    broken = tmp_path / "cut.heic"
+    broken.write_bytes(b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic")  # a HEIC header, then nothing
+    with watching(tiny_engine) as activity:
+        job = local.submit(handle_file(str(broken)), QUESTION, "0", 0, "0", 0, 3, api_name="/compare")
+        chat_a, stats_a, chat_b, stats_b, agreement = job.result(timeout=60)
+    assert not activity.ran
+    assert all("cut.heic is not a readable image: its HEIC data is damaged or cut short" in line
+               for line in (stats_a, stats_b))
+    assert NOTHING in agreement
+    assert answer_of(compare(local, budget_a="0", budget_b="0").result(timeout=120)[0]).strip()  # still serving
+
+
 # ---- the agreement line -----------------------------------------------------------------------------------
 
 def finished(answer: str, reason: FinishReason = FinishReason.ANSWERED) -> LiveTurn:

@@ -298,8 +298,10 @@ def compare_view(handlers: "Handlers", info: "ModelInfo", second: "Engine | None
             outputs += [chatbot, stats]
             stops.append(stop)
     agreement = gr.Markdown("", elem_id="compare-agreement")
+    # Raw values (no preprocess), as for the sweep: the engine checks the image, so a file it refuses
+    # gets its own message, and a bad setting is named by GenerationOptions.
     run.click(compare.run, [image, question, *settings, seed], [*outputs, agreement], api_name="compare",
-              api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
+              api_visibility="undocumented", concurrency_id="generate", show_progress="minimal", preprocess=False)
     for index, stop in enumerate(stops):
         stop.click(_stopper(compare, index), None, None, queue=False, api_name=f"compare_stop_{COLUMNS[index]}",
                    api_visibility="undocumented")

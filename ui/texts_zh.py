@@ -194,8 +194,10 @@ ZH_TEXTS: dict[str, str] = {
     "limit.images_full": "这段对话已包含 {count} 张图片；上限是 {limit} 张，因此无法再加入 {name} 的页面。",
     # side by side (ui/compare.py)
     "tab.compare": "对比",
-    "compare.intro": "同一张图片和问题，用两种方式回答：分别设置每一栏的思考预算和温度；两栏使用同一个种子。本机加载的模型一次只回答一个问题，所以 B 在 A 结束后开始；通过模型服务器时两栏同时进行。",
-    "compare.intro_backends": "同一张图片和问题，由两个后端同时回答：A 使用本页的模型，B 使用第二个后端；每一栏可以调整思考预算和温度。",
+    "compare.intro": ("同一张图片和问题，用两种方式回答：分别设置每一栏的思考预算和温度；两栏使用同一个种子。"
+                      "本机加载的模型一次只回答一个问题，所以 B 在 A 结束后开始；通过模型服务器时两栏同时进行。"),
+    "compare.intro_backends": ("同一张图片和问题，由两个后端同时回答：A 使用本页的模型，B 使用第二个后端；"
+                               "每一栏可以调整思考预算和温度。"),
     "compare.image": "图片",
     "compare.question": "问题",
     "compare.seed": "种子（两栏共用）",
