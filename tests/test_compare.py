@@ -124,6 +124,19 @@ def test_each_stop_stops_only_its_own_column(launch, stopped):
     assert NOTHING in agreement
 
 
+def test_the_pages_main_stop_stops_both_columns(launch):
+    with PacedServer(400, "Four.", 0.02) as first, PacedServer(400, "Four.", 0.02) as second:
+        demo = build_app(RemoteEngine(first.endpoint, model="fake", timeout_s=10), ModelInfo("first"),
+                         compare_engine=RemoteEngine(second.endpoint, model="fake", timeout_s=10))
+        client = Client(launch(demo), verbose=False)
+        job = compare(client)
+        wait_until(lambda: len(first.sent) > 5 and len(second.sent) > 5, 30, "both servers streaming")
+        client.predict(api_name="/stop")
+        _, stats_a, _, stats_b, agreement = job.result(timeout=60)
+        wait_until(lambda: first.hung_up and second.hung_up, 10, "both servers to see the hang-up")
+    assert "Stopped" in stats_a and "Stopped" in stats_b and NOTHING in agreement
+
+
 # ---- one local model, two settings ---------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ Contract:
   is nothing to compare yet.
 - A run occupies the session's one running answer (`Handlers.admit`), leaves one request-log line
   per column, and shows a column's failure in that column's stats line; the other keeps going.
-Chat messages, thought bubbles and stats come from `ui.render` (LiveTurn, frames, stats_line).
+Chat messages, thought bubbles and stats come from `ui.render` (LiveTurn, Throttle, stats_line).
 """
 from __future__ import annotations
 
