@@ -69,6 +69,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--plan", action="store_true",
                         help="fetch only the config and tokenizer, print where the model would go on these GPUs "
                              "and whether it fits, then exit (1 when it would not load)")
+    parser.add_argument("--compare-endpoint", default=_env("COMPARE_ENDPOINT", None),
+                        help="a second OpenAI-compatible server (e.g. R1V2 behind vLLM) for column B of the "
+                             "Compare tab; both columns then stream at once")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -84,7 +87,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             normalise_endpoint(args.endpoint)
         except ValueError as error:
             parser.error(str(error))
+    if args.compare_endpoint:
+        from model.remote import normalise_endpoint
+
+        try:
+            normalise_endpoint(args.compare_endpoint)
+        except ValueError as error:
+            parser.error(f"--compare-endpoint: {error}")
     return args
+
+
+def compare_engine(args: argparse.Namespace):
+    """The Compare tab's second backend (--compare-endpoint), or None."""
+    if not args.compare_endpoint:
+        return None
+    from model.remote import RemoteEngine
+
+    return RemoteEngine(args.compare_endpoint, timeout_s=args.timeout, max_seconds=args.max_seconds,
+                        budget_mode=args.budget_mode)
 
 
 def on_spaces() -> bool:
@@ -194,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args))
+                     policy=serving_policy(args), compare_engine=compare_engine(args))
     routes = demo.api_routes.launch_options(args.max_file_size, mcp=args.mcp)  # ui/api_routes.py
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **routes,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())

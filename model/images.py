@@ -6,9 +6,13 @@ Contract:
   `PIL.Image.Image`, or raises `ImageError` (a `ValueError` whose message names the file, says
   what is wrong and, for a limit, what the limit is). Nothing is decoded before the size declared
   in the file's header has been checked against `ImageLimits`, so decompression bombs are cheap to
-  refuse. Only PNG, JPEG, WebP, GIF, BMP and TIFF are opened (no PDF/EPS/SVG, no Ghostscript).
-  EXIF orientation is applied, animations give their first frame, transparency is composited onto
-  white, and CMYK, palette, 1-bit, 16-bit and float images are converted to 8-bit RGB.
+  refuse. Only PNG, JPEG, WebP, GIF, BMP, TIFF, AVIF (Pillow's own plugin) and HEIC/HEIF
+  (pillow-heif) are opened, told apart by their content, never by the file's name (no EPS/SVG, no
+  Ghostscript; PDF documents are `model.documents`' part). EXIF orientation is applied, whatever
+  the format (HEIF's own rotation and mirroring are applied by libheif, which then marks the EXIF
+  orientation as 1 so it is not applied twice), animations and image sequences give their first
+  (for HEIF: primary) image, transparency is composited onto white, and CMYK, palette, 1-bit,
+  16-bit and float images are converted to 8-bit RGB.
 * `tile_images(images, tile_size, max_tiles, use_thumbnail, min_tiles)` is the dynamic tiling of
   InternVL / Skywork R1V: each image is resized to the grid of `tile_size` tiles (1..max_tiles)
   whose aspect ratio is closest to its own, cut into tiles row-major, and followed by a thumbnail
@@ -28,6 +32,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 import torch
 from PIL import Image, ImageOps
 
@@ -41,8 +46,12 @@ DEFAULT_MAX_SIDE = 16_384
 # A 1×1 image is valid: it becomes a single (upscaled) tile.
 DEFAULT_MIN_SIDE = 1
 
-SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF")
-SUPPORTED_FORMATS_TEXT = "PNG, JPEG, WebP, GIF, BMP, TIFF"
+# Tried in this order: AVIF before HEIF, so an AVIF file whose major brand is the generic "mif1"
+# is read by Pillow's AVIF plugin (pillow-heif's wheel has no AVIF decoder).
+SUPPORTED_FORMATS = ("PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF", "AVIF", "HEIF")
+SUPPORTED_FORMATS_TEXT = "PNG, JPEG, WebP, GIF, BMP, TIFF, HEIC/HEIF, AVIF, and PDF documents"
+# Registers the "HEIF" format with Pillow; thumbnails, depth and auxiliary images are never read.
+pillow_heif.register_heif_opener(thumbnails=False, depth_images=False, aux_images=False)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -59,6 +68,11 @@ _SNIFFS = (
     (b"<html", "an HTML page"),
     (b"<?xml", "an XML/SVG document"),
 )
+
+
+# ISO base media files name their kind in the "ftyp" box at byte 4: HEIF and AVIF photos.
+_FTYP_BRANDS = {b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC", b"hevc": "HEIC",
+                b"mif1": "HEIF", b"msf1": "HEIF", b"avif": "AVIF", b"avis": "AVIF"}
 
 
 class ImageError(UserFacingError, ValueError):
@@ -114,6 +128,10 @@ def _decode_bytes(data: bytes, limits: ImageLimits, name: str) -> Image.Image:
                          f"{_pixel_limit_text(limits)}", "image.bomb", name=name, declared=declared,
                          limit=f"{limits.max_pixels / 1e6:g}") from None
     except _DECODE_ERRORS:
+        container = _FTYP_BRANDS.get(data[8:12]) if data[4:8] == b"ftyp" else None
+        if container:  # a HEIF/AVIF file its decoder cannot parse: cut short or damaged
+            raise ImageError(f"{name} is not a readable image: its {container} data is damaged or cut short.",
+                             "image.damaged_container", name=name, kind=container) from None
         raise ImageError(_unreadable_message(name, data), "image.empty" if not data else "image.unreadable",
                          name=name, formats=SUPPORTED_FORMATS_TEXT) from None
     return _decode(img, limits, name)
@@ -131,8 +149,8 @@ def _unreadable_message(name: str, data: bytes) -> str:
 def _decode(img: Image.Image, limits: ImageLimits, name: str) -> Image.Image:
     check_size(img.width, img.height, limits, name)
     try:
-        if getattr(img, "n_frames", 1) > 1:
-            img.seek(0)  # animated GIF/WebP, multi-page TIFF: the first frame
+        if getattr(img, "n_frames", 1) > 1 and img.format != "HEIF":
+            img.seek(0)  # animated GIF/WebP/AVIF, multi-page TIFF: the first frame (HEIF opens at its primary)
         img.load()
         # A tag other than 1 means the camera stored the pixels rotated or mirrored.
         if img.getexif().get(0x0112, 1) != 1:

@@ -7,6 +7,11 @@ image is decoded, and the prompt's tokens plus the answer budget against the mod
 before anything reaches the model. Without `limits` the `R1V_MAX_*` environment variables apply
 (`Limits.from_env()`). Images of earlier turns stay in the prompt, in the turn where they were first
 shown, so follow-ups can refer to them.
+
+A PDF (told by its content) counts as its pages: `load_sources` gives each source its images, one
+for an image file, the chosen pages for a PDF (`model.documents`: the first `max_pdf_pages` pages
+that fit the conversation's `max_images`, or those named after the path, `doc.pdf#pages=2-3`), and
+every page counts as one image of the conversation.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from typing import Sequence, Union
 import torch
 
 from model.events import ANSWER_BUDGET_MIN, Request, UserFacingError
+from model.documents import check_pdf_size, is_pdf, render_pdf, split_selection
 from model.images import ImageError, ImageLimits, load_image, tile_images
 from model.limits import Limits
 from model.loader import LoadedModel
@@ -36,24 +42,67 @@ class PreparedInput:
 
 
 def _name(source: ImageSource, index: int) -> str:
-    return Path(source).name if isinstance(source, (str, Path)) else f"image {index + 1}"
+    if isinstance(source, (str, Path)):
+        return Path(split_selection(str(source))[0]).name
+    return f"image {index + 1}"
 
 
 def load_images(sources: Sequence[ImageSource], limits: Limits) -> list:
-    images = []
+    """Every image of `sources`, in order, a PDF's pages in its place."""
+    return [image for images in load_sources(sources, limits) for image in images]
+
+
+def load_sources(sources: Sequence[ImageSource], limits: Limits) -> list[list]:
+    """Per source, its decoded RGB images: one for an image file, the chosen pages for a PDF."""
+    loaded: list[list] = []
+    image_limits = ImageLimits(max_pixels=limits.max_pixels)
     for index, source in enumerate(sources):
         name = _name(source, index)
-        check_file_size(source, name, limits)
         try:
-            images.append(load_image(source, ImageLimits(max_pixels=limits.max_pixels), name=name))
+            loaded.append(_load_source(source, name, limits, image_limits, sum(map(len, loaded))))
         except ImageError as error:
             raise UserFacingError(str(error), error.key, **error.params) from None
-    return images
+    total = sum(map(len, loaded))
+    if total > limits.max_images:
+        raise UserFacingError(f"This conversation would hold {total} images (each PDF page is one); "
+                              f"the limit is {limits.max_images}.", "limit.images_pages", count=total,
+                              limit=limits.max_images)
+    return loaded
+
+
+def _load_source(source: ImageSource, name: str, limits: Limits, image_limits: ImageLimits, before: int) -> list:
+    selection = None
+    if isinstance(source, (str, Path)):
+        path, selection = split_selection(str(source))
+        source = path if selection is not None else source
+    check_file_size(source, name, limits)
+    data = _read(source, name)
+    if not is_pdf(data):
+        return [load_image(data, image_limits, name=name)]
+    check_pdf_size(len(data), name, limits.max_pdf_mb)
+    room = limits.max_images - before
+    if room < 1 and selection is None:
+        raise UserFacingError(f"This conversation already holds {before} images; the limit is {limits.max_images}, "
+                              f"so no page of {name} can be added.", "limit.images_full", count=before,
+                              name=name, limit=limits.max_images)
+    pages = render_pdf(data, name, selection, limits.max_pdf_pages, room, image_limits)
+    return [page.image for page in pages]
+
+
+def _read(source: ImageSource, name: str) -> bytes:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    try:
+        return Path(source).read_bytes()
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise ImageError(f"{name} could not be read ({reason}).", "image.unreadable_file", name=name,
+                         reason=reason) from None
 
 
 def check_file_size(source: ImageSource, name: str, limits: Limits) -> None:
     """Refuse a file larger than `limits.max_file_mb` before it is read (a missing file is left to
-    `load_image`, which says so)."""
+    the reader, which says so)."""
     if isinstance(source, (bytes, bytearray, memoryview)):
         size = len(source)
     else:
@@ -98,14 +147,15 @@ def prepare_input(loaded: LoadedModel, request: Request, limits: Limits | None =
     check_request(request, limits)
     check_question_tokens(loaded, request.question, limits)
     sources = [image for turn in request.history for image in turn.images] + list(request.images)
-    images = load_images(sources, limits)
+    per_source = load_sources(sources, limits)
+    images = [image for source_images in per_source for image in source_images]
     tiles = tile_images(images, loaded.tile_size, request.options.max_tiles, loaded.use_thumbnail) if images else None
     counts = tiles.tiles_per_image if tiles else []
-    turns, used = [], 0
-    for turn in request.history:
-        shown = tuple(counts[used:used + len(turn.images)])
-        used += len(turn.images)
-        turns.append(PromptTurn(turn.question, shown, turn.answer))
+    turns, used, first_source = [], 0, 0
+    for turn in request.history:  # a turn shows its sources' images: one per image file, a PDF's pages
+        shown_images = sum(len(source) for source in per_source[first_source:first_source + len(turn.images)])
+        turns.append(PromptTurn(turn.question, tuple(counts[used:used + shown_images]), turn.answer))
+        first_source, used = first_source + len(turn.images), used + shown_images
     turns.append(PromptTurn(request.question, tuple(counts[used:]), None))
     prompt = build_prompt(loaded.tokenizer, loaded.template, turns, loaded.tokens_per_tile)
     check_prompt_tokens(len(prompt.input_ids), limits)

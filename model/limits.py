@@ -17,6 +17,8 @@ DEFAULT_MAX_QUESTION_CHARS = 8_000
 DEFAULT_MAX_QUESTION_TOKENS = 2_000  # the question alone, as the model's tokenizer counts it
 DEFAULT_MAX_PROMPT_TOKENS = 24_000  # images, history and question together
 DEFAULT_MAX_TURNS = 20  # earlier turns kept in one conversation
+DEFAULT_MAX_PDF_PAGES = 4  # pages read from one PDF (each is an image of the conversation)
+DEFAULT_MAX_PDF_MB = 20  # per PDF file; the per-file upload limit applies too
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Limits:
     max_question_tokens: int = DEFAULT_MAX_QUESTION_TOKENS
     max_prompt_tokens: int = DEFAULT_MAX_PROMPT_TOKENS
     max_turns: int = DEFAULT_MAX_TURNS
+    max_pdf_pages: int = DEFAULT_MAX_PDF_PAGES
+    max_pdf_mb: int = DEFAULT_MAX_PDF_MB
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> "Limits":

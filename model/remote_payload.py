@@ -20,7 +20,7 @@ from PIL import Image
 
 from model import registry
 from model.events import Request
-from model.inputs import check_request, load_images
+from model.inputs import check_request, load_sources
 from model.limits import Limits
 from model.prompt import PromptTurn, prompt_parts
 
@@ -29,14 +29,15 @@ def build_messages(request: Request, limits: Limits) -> list[dict[str, Any]]:
     """Chat messages for `request`; raises UserFacingError (LocalEngine's messages) for bad input."""
     check_request(request, limits)
     sources = [image for turn in request.history for image in turn.images] + list(request.images)
-    urls = [png_data_url(image) for image in load_images(sources, limits)]
+    # Per source its images: one for an image file, the chosen pages for a PDF.
+    urls = [[png_data_url(image) for image in images] for images in load_sources(sources, limits)]
     messages: list[dict[str, Any]] = []
     used = 0
     for turn in request.history:
-        messages.append(_user(turn.question, urls[used:used + len(turn.images)]))
+        messages.append(_user(turn.question, [url for shown in urls[used:used + len(turn.images)] for url in shown]))
         messages.append({"role": "assistant", "content": turn.answer})
         used += len(turn.images)
-    messages.append(_user(request.question, urls[used:]))
+    messages.append(_user(request.question, [url for shown in urls[used:] for url in shown]))
     return messages
 
 

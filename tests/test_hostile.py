@@ -25,8 +25,10 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from model.events import SEED_MAX, TEMPERATURE_MAX, TEMPERATURE_MIN, THINKING_BUDGET_MAX, GenerationOptions
-from model.limits import DEFAULT_MAX_IMAGES, DEFAULT_MAX_QUESTION_CHARS, DEFAULT_MAX_QUESTION_TOKENS
+from model.limits import (DEFAULT_MAX_IMAGES, DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX_QUESTION_CHARS,
+                          DEFAULT_MAX_QUESTION_TOKENS)
 from tests.test_app_e2e import EXAMPLE, chat_args
+from tests.test_formats import avif_image, heic_photo, pages_pdf, two_page_pdf
 from ui.controls import CONTROL_NAMES
 from ui.handlers import ModelInfo
 from ui.layout import build_app
@@ -95,6 +97,16 @@ def corrupt_jpeg_header() -> bytes:
     return good[:2] + b"\xff\xc0\x00\x11\x08\x00\x00\x00\x00" + good[30:]
 
 
+def forged_size(data: bytes, width: int, height: int) -> bytes:
+    """A HEIF/AVIF file whose 'ispe' box (the size its header declares) is rewritten: a bomb of a few kB."""
+    box = data.index(b"ispe")
+    return data[:box + 8] + struct.pack(">II", width, height) + data[box + 16:]
+
+
+def half(data: bytes) -> bytes:
+    return data[:len(data) // 2]
+
+
 HOSTILE_FILES: dict[str, Callable[[], bytes]] = {
     "empty.png": lambda: b"",
     "truncated.png": lambda: encoded(noise(), "PNG")[:3000],
@@ -114,6 +126,24 @@ HOSTILE_FILES: dict[str, Callable[[], bytes]] = {
     "sixteen-bit.png": sixteen_bit_png,
     "cmyk.jpg": lambda: encoded(Image.new("CMYK", (64, 64), (0, 255, 255, 0)), "JPEG"),
     "rotated.jpg": lambda: red_over_blue_jpeg(orientation=6),
+    # PDF documents and phone photos
+    "two-page.pdf": two_page_pdf,
+    "truncated.pdf": lambda: half(two_page_pdf()),
+    "many-pages.pdf": lambda: pages_pdf([(200, 100)] * 12),
+    "poster.pdf": lambda: pages_pdf([(200_000, 200_000)]),  # 160 gigapixels at the render dpi
+    "pdf-named.png": two_page_pdf,
+    "jpeg-named.pdf": lambda: red_over_blue_jpeg(orientation=1),
+    "rotated.heic": heic_photo,
+    "truncated.heic": lambda: half(heic_photo()),
+    "bomb.heic": lambda: forged_size(heic_photo(), 16_000, 16_000),
+    "fifty-megapixels.heic": lambda: forged_size(heic_photo(), 7_000, 7_000),
+    "heic-named.jpg": heic_photo,
+    "notes.heic": lambda: b"These are my notes, not a photo.\n",
+    "wide.avif": avif_image,
+    "truncated.avif": lambda: half(avif_image()),
+    "bomb.avif": lambda: forged_size(avif_image(), 16_000, 16_000),
+    "fifty-megapixels.avif": lambda: forged_size(avif_image(), 7_000, 7_000),
+    "avif-named.png": avif_image,
 }
 
 
@@ -209,6 +239,7 @@ class Row:
     images: tuple[str, ...] = ("example",)
     changes: dict = field(default_factory=dict)  # /reason arguments replacing the normal ones
     refused: tuple[str, ...] = ()  # words the refusal must contain; empty: the row is answered
+    shown: int = 0  # images the model gets when answered (a PDF's pages); 0: one per file
 
     def param(self):
         return pytest.param(self, id=self.id)
@@ -220,7 +251,7 @@ def run_row(client: Client, row: Row, files: dict, engine) -> None:
         assert_refused(call, row.refused, engine)
         assert_still_serving(client)
     else:
-        assert_answered(call(), images=len(row.images))
+        assert_answered(call(), images=row.shown or len(row.images))
 
 
 # ---- /reason: files --------------------------------------------------------------------------
@@ -236,7 +267,7 @@ IMAGE_ROWS = [
     Row("SVG", ("drawing.svg",), refused=("drawing.svg", "SVG")),
     Row("SVG named .png", ("drawing-named.png",), refused=("drawing-named.png", "SVG")),
     Row("HTML", ("page.html",), refused=("page.html", "HTML page")),
-    Row("PDF", ("doc.pdf",), refused=("doc.pdf", "PDF document")),
+    Row("PDF without pages", ("doc.pdf",), refused=("doc.pdf", "not a readable PDF document")),
     Row("decompression bomb 20000x20000", ("bomb.png",),
         refused=("bomb.png", "decompression bomb", "limit is 40 megapixels")),
     Row("50 megapixels", ("fifty-megapixels.png",), refused=("10000×5000", "50 megapixels", "limit is 40 megapixels")),
@@ -249,6 +280,34 @@ IMAGE_ROWS = [
     Row("one image too many", ("one-pixel.png",) * (DEFAULT_MAX_IMAGES + 1),
         refused=(f"{DEFAULT_MAX_IMAGES + 1} images", f"the limit is {DEFAULT_MAX_IMAGES}")),
 ]
+
+# A PDF page counts as an image; pages are rendered at a bounded scale, so no page is a bomb.
+FORMAT_ROWS = [
+    Row("two-page PDF", ("two-page.pdf",), shown=2),
+    Row("truncated PDF", ("truncated.pdf",), refused=("truncated.pdf", "not a readable PDF document", "cut short")),
+    Row("12-page PDF: the first pages", ("many-pages.pdf",), shown=DEFAULT_MAX_PDF_PAGES),
+    Row("PDF page of 160 gigapixels at the render dpi", ("poster.pdf",)),
+    Row("PDF named .png", ("pdf-named.png",), shown=2),
+    Row("JPEG named .pdf", ("jpeg-named.pdf",)),
+    Row("PDF pages beyond the image limit", ("two-page.pdf",) * (DEFAULT_MAX_IMAGES // 2 + 1),
+        refused=(f"already holds {DEFAULT_MAX_IMAGES} images", f"the limit is {DEFAULT_MAX_IMAGES}", "two-page.pdf")),
+    Row("HEIC photo, rotated", ("rotated.heic",)),
+    Row("truncated HEIC", ("truncated.heic",), refused=("truncated.heic", "HEIC data is damaged or cut short")),
+    Row("HEIC bomb 16000x16000", ("bomb.heic",), refused=("bomb.heic", "decompression bomb", "limit is 40 megapixels")),
+    Row("HEIC of 49 megapixels", ("fifty-megapixels.heic",), refused=("7000×7000", "limit is 40 megapixels")),
+    Row("HEIC named .jpg", ("heic-named.jpg",)),
+    Row("text file named .heic", ("notes.heic",), refused=("notes.heic", "not a readable image", "HEIC/HEIF, AVIF")),
+    Row("AVIF image", ("wide.avif",)),
+    Row("truncated AVIF", ("truncated.avif",), refused=("truncated.avif", "AVIF data is damaged or cut short")),
+    Row("AVIF bomb 16000x16000", ("bomb.avif",), refused=("bomb.avif", "decompression bomb", "limit is 40 megapixels")),
+    Row("AVIF of 49 megapixels", ("fifty-megapixels.avif",), refused=("7000×7000", "limit is 40 megapixels")),
+    Row("AVIF named .png", ("avif-named.png",)),
+]
+
+
+@pytest.mark.parametrize("row", [row.param() for row in FORMAT_ROWS])
+def test_hostile_document_or_photo_via_reason(app, hostile_files, tiny_engine, row):
+    run_row(app, row, hostile_files, tiny_engine)
 
 
 @pytest.mark.parametrize("row", [row.param() for row in IMAGE_ROWS])
@@ -406,6 +465,11 @@ CHAT_ROWS = [
     Row("CMYK JPEG", ("cmyk.jpg",)),
     Row("EXIF orientation 6", ("rotated.jpg",)),
     Row("control characters", changes={"question": CONTROL_CHARACTERS}),
+    Row("two-page PDF", ("two-page.pdf",)),
+    Row("truncated PDF", ("truncated.pdf",), refused=("not a readable PDF document",)),
+    Row("HEIC photo", ("rotated.heic",)),
+    Row("HEIC bomb", ("bomb.heic",), refused=("decompression bomb", "40 megapixels")),
+    Row("truncated AVIF", ("truncated.avif",), refused=("AVIF data is damaged",)),
 ]
 
 
@@ -427,7 +491,7 @@ def test_hostile_input_via_chat(app, hostile_files, tiny_engine, row):
     assert_answered_in_chat(client, QUESTION, [EXAMPLE])  # the refused turn left nothing behind
 
 
-@pytest.mark.parametrize("name, looks_like", [("doc.pdf", "PDF document"), ("page.html", "HTML page")])
+@pytest.mark.parametrize("name, looks_like", [("page.html", "HTML page")])
 def test_a_file_that_is_not_an_image_type_via_chat_is_refused(app, hostile_files, tiny_engine, name, looks_like):
     """While /chat preprocesses its inputs, the box's own check refuses a non-image type with an
     error; without that step the handler refuses it like any unreadable image, with a toast."""

@@ -11,6 +11,8 @@ from PIL import Image
 
 from model.events import GenerationOptions, Request, UserFacingError
 from model.images import IMAGENET_MEAN, IMAGENET_STD, ImageError, load_image, tile_images
+from model.inputs import load_sources
+from model.limits import Limits
 from tests.helpers import collect
 from ui.tiling_view import (DISPLAY_MAX_SIDE, LINE_COLOUR, R1V_TILE_SIZE, R1V_TOKENS_PER_TILE,
                             THUMBNAIL_FRAME_COLOUR, TEXT, tiling_overlay, tiling_settings)
@@ -148,9 +150,10 @@ def bad_files(folder: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("name", ["pdf.png", "empty.png", "cut.png", "strip.png", "missing.png"])
 def test_a_bad_file_gives_the_engines_message(tmp_path, name):
+    """The engine's message is the one its input stage gives (a PDF, whatever its name, is read as one)."""
     path = bad_files(tmp_path)[name]
-    with pytest.raises(ImageError) as engine_error:
-        load_image(path)
+    with pytest.raises(UserFacingError) as engine_error:
+        load_sources([str(path)], Limits())
     with pytest.raises(UserFacingError) as shown:
         tiling_overlay(path, 12)
     assert str(shown.value) == str(engine_error.value) and name in str(shown.value)

@@ -41,7 +41,7 @@ model, the place in line) and "stats" (tokens, tiles, seconds and the finish rea
 the last dict, which is the final result). Settings left out take the served model's defaults.
 
 Args:
-    images: the images the question is about (PNG, JPEG, WebP, GIF; may be empty).
+    images: the images the question is about (PNG, JPEG, WebP, GIF, HEIC, AVIF, or a PDF's pages; may be empty).
     question: the question, in any language.
 {settings}
     history: {history}

@@ -21,6 +21,7 @@ from ui.examples import load_examples
 from ui.httpapi import serve_health_and_checks
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.api_routes import ApiRoutes
+from ui.compare import compare_view
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
 from ui.render import LATEX_DELIMITERS, history_messages
@@ -40,7 +41,8 @@ def launch_kwargs() -> dict[str, Any]:
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
-              start_loading: bool = True, policy: ServingPolicy | None = None) -> gr.Blocks:
+              start_loading: bool = True, policy: ServingPolicy | None = None,
+              compare_engine: Engine | None = None) -> gr.Blocks:
     slot = ModelSlot(engine, info)
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
@@ -53,6 +55,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                         chat = _chat_column(info)
                     with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab"):
                         sweep = _sweep_view(info)
+                    with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab"):  # B: compare_engine, else A's model
+                        compare_view(handlers, info, compare_engine)
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
@@ -86,7 +90,8 @@ def _chat_column(info: ModelInfo) -> dict[str, Any]:
     chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, latex_delimiters=LATEX_DELIMITERS,
                          buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
                          placeholder=LABEL("chat.placeholder"))
-    box = gr.MultimodalTextbox(file_types=["image"], file_count="multiple", show_label=False,
+    box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",
+                               show_label=False,
                                placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
     with gr.Row(elem_id="chat-buttons"):
         send = gr.Button(LABEL("button.send"), variant="primary", elem_id="send-btn")

@@ -207,4 +207,41 @@ EN_TEXTS: dict[str, str] = {
     "stats.total": "{seconds} in all",
     "stats.tiles": "tiles per image {tiles}",
     "stats.seed": "seed {seed}",
+    # PDF documents and the formats phones save (model/documents.py, model/inputs.py, ui/tiling_view.py)
+    "tiles.pdf_pages": "{name}: pages {pages} of {count}",
+    "tiles.page": "page {number}",
+    "tiles.page_of": "page {number} of {count}",
+    "pdf.bad_selection": '{name}: "{selection}" is not a page choice; write pages like 1-3 or 1,4,6.',
+    "pdf.no_such_page": "{name} has {count} pages; there is no page {page}.",
+    "pdf.no_pages": "{name} is a PDF document without pages.",
+    "pdf.password": "{name} is a password-protected PDF; please upload it without a password.",
+    "pdf.damaged": "{name} is not a readable PDF document: its data is damaged or cut short.",
+    "pdf.page_no_size": "Page {page} of {name} has no size.",
+    "pdf.page_damaged": "Page {page} of {name} could not be drawn: its data is damaged.",
+    "limit.pdf_pages": "{count} pages of {name} were chosen; the limit is {limit} pages per PDF.",
+    "limit.pdf_size": "{name} is a {size} MB PDF; the limit is {limit} MB per PDF.",
+    "limit.images_pages": "This conversation would hold {count} images (each PDF page is one); the limit is {limit}.",
+    "image.damaged_container": "{name} is not a readable image: its {kind} data is damaged or cut short.",
+    "limit.images_full": ("This conversation already holds {count} images; the limit is {limit}, so no page of "
+                          "{name} can be added."),
+    # side by side (ui/compare.py)
+    "tab.compare": "Compare",
+    "compare.intro": ("One image and question, answered two ways: set each column's thinking budget and "
+                      "temperature; both use one seed. A model loaded here answers one question at a "
+                      "time, so B starts when A ends; behind a model server both run at once."),
+    "compare.intro_backends": ("One image and question, answered by two backends at once: A by this page's "
+                               "model, B by the second backend; each column may change its thinking budget "
+                               "and temperature."),
+    "compare.image": "Image",
+    "compare.question": "Question",
+    "compare.seed": "Seed (both columns)",
+    "compare.run": "Answer both",
+    "compare.title_a": "### A",
+    "compare.title_b": "### B",
+    "compare.title_b_backend": "### B · second backend",
+    "compare.waits": "Waits for A to finish: one model answers one question at a time.",
+    "compare.column_note": "**{name}** · thinking budget {budget} · temperature {temperature:g}",
+    "compare.agree": "**The answers agree** (same text, ignoring case, spacing and final punctuation).",
+    "compare.differ": "**The answers differ.**",
+    "compare.no_compare": "Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
 }

@@ -10,6 +10,10 @@ Contract:
   its grid stays visible), each tile outlined in `LINE_COLOUR` and numbered (top-left corner) in
   the order the model reads them, with the thumbnail the model also gets (the whole image squeezed
   into one tile) in a labelled side panel.
+- A PDF (told by its content) is drawn page by page, as the engine reads it (`model.documents`:
+  the first `R1V_MAX_PDF_PAGES` pages, rendered the same way): each page's overlay gets a
+  "page N of M" band above it, the pages sit side by side, and the summary is a `DocumentTiling`
+  whose markdown names each page with its tiles.
 - A file the engine would refuse raises `UserFacingError` with the engine's own message.
 - `tiling_settings(engine)` gives the tile size, thumbnail setting and tokens per tile of the
   engine's loaded model (`LoadedModel.tile_size`, `.use_thumbnail`, `.tokens_per_tile`), or
@@ -25,6 +29,7 @@ from typing import Any, Union
 
 from PIL import Image, ImageDraw, ImageFont
 
+from model.documents import check_pdf_size, is_pdf, render_pdf
 from model.events import UserFacingError
 from model.images import ImageError, ImageLimits, count_tiles, load_image, official_grid
 from model.limits import Limits
@@ -87,6 +92,42 @@ class TilingSummary:
         return grid + thumbnail + totals
 
 
+@dataclass(frozen=True)
+class DocumentTiling:
+    """The tiling of each page the engine reads from a PDF."""
+
+    name: str
+    page_count: int  # pages in the whole document
+    pages: tuple[tuple[int, TilingSummary], ...]  # (1-based page number, its tiling), in reading order
+
+    @property
+    def tiles(self) -> int:
+        return sum(summary.tiles for _, summary in self.pages)
+
+    @property
+    def markdown(self) -> str:
+        return self.describe(EN)
+
+    def describe(self, words: Words) -> str:
+        """A line naming the pages read, then one nested line per page (grid, tiles, tokens)."""
+        numbers = [number for number, _ in self.pages]
+        head = words("tiles.pdf_pages", name=self.name, pages=_page_ranges(numbers), count=self.page_count)
+        lines = [f"\n    - {words('tiles.page', number=number)}: {summary.describe(words)}"
+                 for number, summary in self.pages]
+        return head + "".join(lines)
+
+
+def _page_ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 5] -> "1–3, 5"."""
+    runs: list[list[int]] = []
+    for number in numbers:
+        if runs and number == runs[-1][-1] + 1:
+            runs[-1].append(number)
+        else:
+            runs.append([number])
+    return ", ".join(f"{run[0]}–{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs)
+
+
 def engine_image_limits() -> ImageLimits:
     """The image limits the engine applies (`R1V_MAX_PIXELS` included)."""
     return ImageLimits(max_pixels=Limits.from_env().max_pixels)
@@ -106,10 +147,21 @@ def tiling_overlay(image: ImageSource, max_tiles: int, tile_size: int = R1V_TILE
                    tokens_per_tile: int = R1V_TOKENS_PER_TILE,
                    limits: ImageLimits | None = None, words: Words = EN) -> tuple[Image.Image, TilingSummary]:
     """The image with its tiles drawn over it, and what they cost; see the module docstring."""
+    settings = dict(max_tiles=max_tiles, tile_size=tile_size, use_thumbnail=use_thumbnail, min_tiles=min_tiles,
+                    tokens_per_tile=tokens_per_tile, words=words)
+    limits = limits or engine_image_limits()
+    data = _pdf_bytes(image)
+    if data is not None:
+        return _document_overlay(data, _source_name(image), limits, settings)
     try:
-        decoded = load_image(image, limits or engine_image_limits())
+        decoded = load_image(image, limits)
     except ImageError as error:
-        raise UserFacingError(str(error)) from None
+        raise UserFacingError(str(error), error.key, **error.params) from None
+    return _image_overlay(decoded, **settings)
+
+
+def _image_overlay(decoded: Image.Image, max_tiles: int, tile_size: int, use_thumbnail: bool, min_tiles: int,
+                   tokens_per_tile: int, words: Words) -> tuple[Image.Image, TilingSummary]:
     columns, rows = official_grid(decoded.width, decoded.height, tile_size, max_tiles, min_tiles)
     tiles = count_tiles(decoded.width, decoded.height, tile_size, max_tiles, use_thumbnail, min_tiles)
     shown = _display_copy(decoded)
@@ -122,6 +174,54 @@ def tiling_overlay(image: ImageSource, max_tiles: int, tile_size: int = R1V_TILE
     summary = TilingSummary(decoded.size, columns, rows, tiles, has_thumbnail, tokens_per_tile, tile_size,
                             tuple(cells), thumbnail_box)
     return canvas, summary
+
+
+# ---- PDF documents -------------------------------------------------------------------------------
+
+def _source_name(image: ImageSource) -> str:
+    return Path(image).name if isinstance(image, (str, Path)) else "the PDF"
+
+
+def _pdf_bytes(image: ImageSource) -> bytes | None:
+    """The file's bytes when it is a PDF, else None (an image is left to `load_image`)."""
+    if isinstance(image, Image.Image):
+        return None
+    if isinstance(image, (bytes, bytearray, memoryview)):
+        return bytes(image) if is_pdf(bytes(image[:1024])) else None
+    try:
+        with open(image, "rb") as file:
+            if not is_pdf(file.read(1024)):
+                return None
+            file.seek(0)
+            return file.read()
+    except OSError:
+        return None  # load_image says why it cannot be read
+
+
+def _document_overlay(data: bytes, name: str, limits: ImageLimits,
+                      settings: dict) -> tuple[Image.Image, DocumentTiling]:
+    engine_limits = Limits.from_env()
+    try:
+        check_pdf_size(len(data), name, engine_limits.max_pdf_mb)
+        pages = render_pdf(data, name, None, engine_limits.max_pdf_pages, engine_limits.max_images, limits)
+    except ImageError as error:
+        raise UserFacingError(str(error), error.key, **error.params) from None
+    words = settings["words"]
+    pictures, summaries = [], []
+    for page in pages:
+        picture, summary = _image_overlay(page.image, **settings)
+        pictures.append(_with_band(picture, words("tiles.page_of", number=page.number, count=page.count)))
+        summaries.append((page.number, summary))
+    return side_by_side(pictures), DocumentTiling(name, pages[0].count, tuple(summaries))
+
+
+def _with_band(picture: Image.Image, label: str) -> Image.Image:
+    """`picture` under a band that names it (a PDF page's number)."""
+    canvas = Image.new("RGB", (picture.width, picture.height + LABEL_HEIGHT), BACKGROUND)
+    canvas.paste(picture, (0, LABEL_HEIGHT))
+    ImageDraw.Draw(canvas).text((2, LABEL_HEIGHT // 2), label, font=_font(14, any_script=True), anchor="lm",
+                                fill=(52, 64, 84))
+    return canvas
 
 
 # ---- drawing -----------------------------------------------------------------------------------
