@@ -247,7 +247,7 @@ class CompareHandlers:
         finally:
             stream.close()
             for side, column, request in zip(COLUMNS, columns, requests):
-                self.chat._log(request, f"compare:{side}", session, column.live, started)
+                self.chat.serving.log_run(request, f"compare:{side}", session, column.live, started)
         yield self._frame(columns, notes, words, final=True)
 
     @staticmethod
