@@ -34,7 +34,8 @@ UPLOAD_LIMIT = "5mb"  # what the `launch` fixture serves with
 
 
 def serve(engine, launch, **build) -> tuple[str, Any]:
-    defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
+    # the checkpoint's own max_dynamic_patch (4): a square image is 4 tiles + the thumbnail
+    defaults = GenerationOptions.validated(answer_budget=16, max_tiles=4)
     demo = build_app(engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults), **build)
     return launch(demo, **demo.api_routes.launch_options(UPLOAD_LIMIT, mcp=True)), demo
 

@@ -83,7 +83,7 @@ def test_a_malformed_data_url_is_named_as_such(url, image, key):
 def test_a_loopback_url_is_refused_as_not_public(url):
     image = f"{url}gradio_api/info"
     result = mcp_reason(url, {"images": [image], "question": QUESTION})
-    assert result["error"] and result["text"] == EN("error.url_refused", url=image)
+    assert result["error"] and result["text"] == EN("error.url_private", url=image)
 
 
 def test_an_oversize_request_gets_the_limit_and_the_session_goes_on(url):

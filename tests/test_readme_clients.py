@@ -42,15 +42,23 @@ def run(command: list[str], folder, timeout: float = 90) -> subprocess.Completed
 
 def test_the_readme_shows_each_client():
     assert sorted({lang for lang, _ in examples()}) == ["bash", "js", "json", "python"]
-    assert len(blocks("python")) == 2  # gradio_client and the MCP SDK
+    assert len(blocks("python")) == 3  # gradio_client, a follow-up with earlier turns, the MCP SDK
 
 
 def test_the_python_client_example_runs_as_written(live):
     url, folder = live
-    code = next(block for block in blocks("python") if "gradio_client" in block)
+    code = next(block for block in blocks("python") if "gradio_client" in block and "history=" not in block)
     done = run([sys.executable, "-c", code.replace(README_URL, url)], folder)
     assert done.returncode == 0, done.stderr
     assert "'finish_reason': '" in done.stdout and "'image_tiles': [" in done.stdout
+
+
+def test_the_follow_up_example_runs_as_written_and_sends_the_earlier_turn(live):
+    url, folder = live
+    code = next(block for block in blocks("python") if "history=" in block)
+    done = run([sys.executable, "-c", code.replace(README_URL, url)], folder)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("True")  # the earlier turn made the prompt longer
 
 
 def test_the_curl_example_runs_as_written_and_streams_to_the_final_value(live):
