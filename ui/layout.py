@@ -237,9 +237,11 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     # reach the handlers (no preprocess), so a bad setting is refused by GenerationOptions with its
     # name and range, and each file is checked to be an upload (see handlers._api_image_path).
     page_only = {"api_visibility": "undocumented", "preprocess": False}
+    # "multiple": Enter pressed while answering reaches the handler, which refuses it with the reason
+    # (Gradio's default would drop it silently); the draft stays in the box.
     sent = gr.on([chat["box"].submit, chat["send"].click], **busy).then(
         handlers.send, [chat["box"], records, *controls], outputs, api_name="chat", concurrency_id="generate",
-        show_progress="minimal", **page_only)
+        show_progress="minimal", trigger_mode="multiple", **page_only)
     regenerated = chat["regenerate"].click(**busy).then(
         handlers.regenerate, [records, *controls], outputs, api_name="regenerate", concurrency_id="generate",
         show_progress="minimal", **page_only)
