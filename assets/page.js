@@ -71,14 +71,16 @@
   }
 
   window.r1v = {
-    /* The chat with its box and buttons on screen, e.g. after sending or picking an example. */
+    /* The chat with its box, buttons and stats line on screen, e.g. after sending or picking an
+     * example: the page's top when they fit there (the header stays), else they end at the bottom. */
     showChat() {
       const chat = byId("chat");
-      const last = byId("chat-buttons") || chat;
-      if (chat && !regionVisible(chat, last)) {
-        const fits = last.getBoundingClientRect().bottom - chat.getBoundingClientRect().top <= window.innerHeight;
-        (fits ? chat : last).scrollIntoView({ block: fits ? "start" : "end", behavior: "smooth" });
-      }
+      const last = byId("stats-line") || byId("chat-buttons");
+      if (!chat || !last || regionVisible(chat, last)) return;
+      const top = chat.getBoundingClientRect().top + window.scrollY;
+      const bottom = last.getBoundingClientRect().bottom + window.scrollY;
+      const target = bottom <= window.innerHeight ? 0 : Math.min(top, bottom - window.innerHeight);
+      window.scrollTo({ top: target, behavior: "smooth" });
     },
     /* The settings in view, the first one focused (narrow screens put them below the chat). */
     showSettings() {

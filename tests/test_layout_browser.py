@@ -127,7 +127,10 @@ def in_viewport(page, selector: str) -> bool:
 
 
 def shoot(page, name: str) -> None:
+    """A screenshot of the window once running transitions (buttons changing state) are over."""
     ARTIFACTS.mkdir(exist_ok=True)
+    page.evaluate("""() => Promise.all(document.getAnimations()
+        .filter(a => a.effect?.getTiming().iterations !== Infinity).map(a => a.finished.catch(() => null)))""")
     page.screenshot(path=str(ARTIFACTS / name))
 
 
