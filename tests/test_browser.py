@@ -151,8 +151,12 @@ def test_a_budget_sweep_fills_its_table_and_plot(page):
     page.locator("#sweep-image input[type=file]").set_input_files(EXAMPLE)
     page.wait_for_selector("#sweep-image img")
     page.locator("#sweep-question textarea").fill("How many red shapes are there?")
+    assert page.locator("#sweep-stop").is_disabled()  # nothing runs yet
     page.click("#sweep-run")
+    page.wait_for_selector("#sweep-stop:not([disabled])")
     page.wait_for_selector("#sweep-progress:has-text('Done: 4 budgets answered.')", timeout=120_000)
+    page.wait_for_selector("#sweep-stop[disabled]")
+    assert page.locator("#sweep-run").is_enabled()
     assert page.locator("#sweep-table [role=row]").count() == 5  # the header and one row per budget
     table = page.locator("#sweep-table").inner_text()
     assert "no limit" in table and "reference (largest budget)" in table

@@ -10,7 +10,8 @@
 - Busy state: while an answer streams the box takes a draft, Send/Regenerate/Undo are disabled and
   Stop is enabled; Enter while answering is refused with a reason and the draft stays; after Stop the
   buttons are idle again. Sending brings the new turn into view; switching language keeps the stats.
-One browser and one page per language for the module: each test reloads the page it needs.
+One browser and one page per language for the module: each test reloads the page it needs. The unit
+tests at the end check the same contracts without a browser (button states, the banner's words).
 """
 from __future__ import annotations
 
@@ -25,9 +26,14 @@ from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                 reason="Chromium is not installed (apt-get install -y chromium)")]
+_NO_CHROMIUM = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                  reason="Chromium is not installed (apt-get install -y chromium)")
+
+
+def in_browser(test):
+    """Marks a test that drives Chromium (the unit tests at the end of this file need none)."""
+    return pytest.mark.browser(_NO_CHROMIUM(test))
+
 
 DESKTOP = [(1280, 720), (1400, 1000)]
 PHONE = (390, 844)
@@ -150,6 +156,7 @@ def overlaps(a: dict, b: dict) -> bool:
 
 # ---- screens -----------------------------------------------------------------------------------
 
+@in_browser
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_screen_keeps_the_box_and_send_on_screen(pages, url, lang):
     page = pages[lang]
@@ -164,6 +171,7 @@ def test_every_screen_keeps_the_box_and_send_on_screen(pages, url, lang):
             shoot(page, f"layout-{lang}-{theme}-{size[0]}x{size[1]}.png")
 
 
+@in_browser
 def test_on_a_phone_the_buttons_fit_and_one_tap_brings_the_settings(pages, url):
     page = fresh(pages["en"], url, size=PHONE)
     boxes = [page.locator(selector).bounding_box() for selector in CHAT_BUTTONS]
@@ -197,6 +205,7 @@ def button_names(page) -> list[str]:
     return names
 
 
+@in_browser
 @pytest.mark.parametrize("lang", ["en", "zh"])
 def test_every_button_has_its_own_accessible_name(pages, url, lang):
     page = fresh(pages[lang], url, lang)
@@ -217,6 +226,7 @@ def test_every_button_has_its_own_accessible_name(pages, url, lang):
         assert "Reset to default value" not in names
 
 
+@in_browser
 def test_tab_from_the_question_reaches_send_and_settings_before_the_examples(pages, url):
     page = fresh(pages["en"], url, size=DESKTOP[1])
     page.locator("#question textarea").focus()
@@ -239,6 +249,7 @@ def test_tab_from_the_question_reaches_send_and_settings_before_the_examples(pag
     assert ring, "the focused example card shows no focus ring"
 
 
+@in_browser
 def test_focus_rings_show_on_the_box_sliders_and_radios(pages, url):
     page = fresh(pages["en"], url)
     page.locator("#question textarea").focus()
@@ -253,6 +264,7 @@ def test_focus_rings_show_on_the_box_sliders_and_radios(pages, url):
         assert style[0] == "solid" and style[1] >= 2, (selector, style)
 
 
+@in_browser
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_banner_and_status_text_are_readable(pages, url, theme):
     page = fresh(pages["en"], url, theme=theme)
@@ -264,6 +276,7 @@ def test_banner_and_status_text_are_readable(pages, url, theme):
 
 # ---- the chat at work --------------------------------------------------------------------------
 
+@in_browser
 def test_while_answering_the_box_takes_a_draft_and_only_stop_can_act(pages, url, tiny_engine):
     page = fresh(pages["en"], url)
     assert enabled(page, "#send-btn")
@@ -295,6 +308,7 @@ def test_while_answering_the_box_takes_a_draft_and_only_stop_can_act(pages, url,
     shoot(page, "layout-after-stop.png")
 
 
+@in_browser
 def test_a_language_switch_keeps_the_stats_line_and_translates_the_banner(pages, url, tiny_engine):
     page = fresh(pages["en"], url, theme="dark")
     pick_first_example(page)
@@ -316,8 +330,78 @@ def test_a_language_switch_keeps_the_stats_line_and_translates_the_banner(pages,
     assert "No GPU was found" in page.locator("#tiny-banner").inner_text()
 
 
+@in_browser
 def test_a_chinese_page_says_everything_in_chinese_from_the_start(pages, url):
     page = fresh(pages["zh"], url, "zh", size=DESKTOP[1])
     banner = page.locator("#tiny-banner").inner_text()
     assert "不是 Skywork R1V" in banner and "未检测到 GPU" in banner and "No GPU" not in banner
     assert page.locator("#settings-jump").is_hidden()
+
+
+# ---- the same contracts without a browser ------------------------------------------------------
+
+def states(updates) -> dict[str, bool]:
+    from ui.handlers import BUTTONS
+
+    return {name: update.interactive for name, update in zip(BUTTONS, updates, strict=True)}
+
+
+def test_button_states_enable_only_what_can_act():
+    from ui.handlers import button_states
+
+    def enabled_names(**state):
+        return {name for name, on in states(button_states(**state)).items() if on}
+
+    assert enabled_names(busy=True, turns=True) == {"stop", "clear", "sweep_stop"}
+    assert enabled_names(busy=False, turns=False) == {"send", "sweep_run"}
+    assert enabled_names(busy=False, turns=True) == {"send", "regenerate", "undo", "clear", "sweep_run"}
+
+
+def test_idle_buttons_wait_while_the_session_still_runs():
+    import gradio as gr
+
+    from ui.handlers import BUTTONS, Handlers, ModelSlot
+
+    handlers = Handlers(ModelSlot(object(), ModelInfo("fake")))
+    request = type("FakeRequest", (), {"session_hash": "s1", "headers": {}})()
+    stop = handlers.runs.begin("s1")
+    assert handlers.idle_buttons((), request) == tuple(gr.skip() for _ in BUTTONS)  # a refused Enter
+    handlers.runs.end("s1", stop)
+    assert not handlers.runs.running("s1")
+    assert states(handlers.idle_buttons(("a turn",), request))["regenerate"] is True
+    assert states(handlers.idle_buttons((), request))["regenerate"] is False
+
+
+def test_the_banner_gives_its_reason_in_the_page_language():
+    from ui.i18n import Words
+    from ui.layout import banner_text
+
+    info = ModelInfo("tiny", is_tiny=True, note=NO_GPU)
+    assert banner_text(info, Words("en")).endswith("No GPU was found, so the bundled tiny model is served.")
+    chinese = banner_text(info, Words("zh"))
+    assert "未检测到 GPU" in chinese and "No GPU" not in chinese
+    gpus = ModelInfo("r1v", note=Status("Chosen for 2 GPU(s) with 160 GiB in all.", "note.gpus",
+                                        {"count": 2, "gib": "160"}))
+    assert banner_text(gpus, Words("zh")).endswith("根据 2 块 GPU（共 160 GiB）选择。")
+
+
+def test_choose_model_keys_its_reason(monkeypatch):
+    import app
+
+    monkeypatch.setattr(app, "gpu_memory_gb", lambda: [])
+    spec, note = app.choose_model(None)
+    assert spec.is_tiny and note.key == "note.no_gpu"
+    monkeypatch.setattr(app, "gpu_memory_gb", lambda: [80.0, 80.0])
+    _, note = app.choose_model(None)
+    assert note.key == "note.gpus" and note.params == {"count": 2, "gib": "160"}
+    assert app.choose_model("tiny")[1] is None
+
+
+def test_the_page_script_gets_every_accessible_name_in_both_languages():
+    from ui.i18n import TEXTS
+    from ui.layout import ARIA_KEYS, page_head
+
+    head = page_head()
+    assert "window.r1v" in head and "R1V_NAMES" in head
+    for texts in TEXTS.values():
+        assert all(texts[key] in head for key in ARIA_KEYS)

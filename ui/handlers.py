@@ -6,6 +6,9 @@
   by `render.frames`; the finished turn is added to the session's records (a `gr.State` of
   `TurnRecord`s, the only source of the history sent to the model). A failed turn is not added,
   its question goes back into the box and the person sees the engine's short message in a toast.
+- While an answer streams the box stays editable (the next question can be drafted: no later
+  update of the run overwrites it); `busy_buttons` / `idle_buttons` enable only the buttons that
+  can act (Stop while something runs; Regenerate and Undo once there is a turn).
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.

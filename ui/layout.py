@@ -1,11 +1,15 @@
-"""The page: a Chat tab (thought bubbles, the tiles preview, examples) and a Budget sweep tab on
-the left, settings on the right, a language switch at the top.
+"""The page: a Chat tab (chat, question box, buttons) and a Budget sweep tab on the left, settings
+on the right, the tiles preview and the examples below both (shown with the Chat tab), a language
+switch at the top. That order is also the tab order, and on a phone the settings come right after
+the chat (the header's "Go to settings" jumps there). assets/page.js fits the chat to the window so
+the box and Send stay on screen, scrolls the chat into view on sending, and names icon buttons.
+Buttons are enabled only when they can act (`Handlers.busy_buttons` before a run, `idle_buttons` after).
 
 `build_app(engine_or_factory, info)` returns the `gr.Blocks` (queue configured; `/reason` is the
 documented endpoint, also the MCP tool; the page's own `/chat`, `/regenerate`, `/stop` and `/sweep`
 are callable but undocumented); a factory `(progress) -> engine` is run in a background thread so
 the page is served while the model loads. `launch_kwargs()` holds what Gradio 6 takes at launch
-rather than in `gr.Blocks` (theme, CSS, translations). Every visible text is a key of `ui.i18n`;
+rather than in `gr.Blocks` (theme, CSS, the page script, translations). Every visible text is a key of `ui.i18n`;
 every slider's range comes from the named bounds in `model/events.py`.
 """
 from __future__ import annotations
