@@ -125,15 +125,17 @@ def gpu_memory_gb() -> list[float]:
     return [torch.cuda.get_device_properties(i).total_memory / 2**30 for i in range(torch.cuda.device_count())]
 
 
-def choose_model(name: str | None) -> tuple[registry.ModelSpec, str]:
-    """The spec to serve and, when picked automatically, why."""
+def choose_model(name: str | None) -> tuple[registry.ModelSpec, Status | None]:
+    """The spec to serve and, when picked automatically, why (keyed, so the banner can translate it)."""
     if name:
-        return registry.resolve(name), ""
+        return registry.resolve(name), None
     gpus = gpu_memory_gb()
     spec = registry.pick_default(gpus)
     if not gpus:
-        return spec, "No GPU was found, so the bundled tiny model is served."
-    return spec, f"Chosen for {len(gpus)} GPU(s) with {sum(gpus):.0f} GiB in all."
+        return spec, Status("No GPU was found, so the bundled tiny model is served.", "note.no_gpu")
+    gib = f"{sum(gpus):.0f}"
+    return spec, Status(f"Chosen for {len(gpus)} GPU(s) with {gib} GiB in all.", "note.gpus",
+                        {"count": len(gpus), "gib": gib})
 
 
 def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
@@ -193,8 +195,8 @@ if zerogpu.enabled():
 
 def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     spec, note = choose_model(args.model)
-    log.info("serving %s (%s)%s", spec.name, spec.source, f": {note}" if note else "")
-    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note, defaults=served_defaults(spec))
+    log.info("serving %s (%s)%s", spec.name, spec.source, f": {note.message}" if note else "")
+    info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note or "", defaults=served_defaults(spec))
     return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
 
 

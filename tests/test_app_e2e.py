@@ -50,8 +50,9 @@ def test_chat_streams_in_several_updates_and_ends_with_stats(app, tiny_engine):
     assert stats.startswith("Answer cut off")
     # 33: the engine's answer budget currently lets one token past (stop check runs before the streamer)
     assert re.search(r"· answer 3[23] tokens ·", stats)
-    box = box.get("value", box)  # a component update: the box is emptied and enabled again
-    assert box["text"] == "" and not box["files"]
+    sent = job.outputs()[0][1]  # the first update empties the box and leaves it editable (to draft the next)
+    assert sent["value"] == {"text": "", "files": []} and sent["interactive"] is True
+    assert "value" not in box  # the last one leaves it alone: a question drafted while answering stays
 
 
 def test_reason_endpoint_streams_dicts_and_ends_with_stats(app):

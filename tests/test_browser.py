@@ -77,7 +77,7 @@ def shoot(page, name: str) -> Path:
 def test_example_send_bubble_opens_closes_then_answer(page, tiny_engine):
     assert "not Skywork R1V" in page.locator("#tiny-banner").inner_text()
     pick_first_example(page)
-    with slowed(tiny_engine, 0.03):
+    with slowed(tiny_engine, 0.1):  # slow enough to see the bubble open while it thinks, even under load
         page.click("#send-btn")
         title = page.locator(THOUGHT_TITLE).first
         title.wait_for()
@@ -95,9 +95,10 @@ def test_example_send_bubble_opens_closes_then_answer(page, tiny_engine):
 def test_stop_a_long_run_then_expand_its_trace(page, tiny_engine):
     page.locator("#no-limit input").check()
     pick_first_example(page)
-    with slowed(tiny_engine, 0.03):  # no stop tokens and no thinking limit: it runs until stopped
+    # No stop tokens and no thinking limit; it thinks for some 50 tokens, so Stop lands while it thinks.
+    with slowed(tiny_engine, 0.2):
         page.click("#send-btn")
-        wait_for_title(page, "· ([3-9]\\d|\\d{3,}) tokens")  # at least 30 tokens into its thinking
+        wait_for_title(page, "· ([2-9]\\d|\\d{3,}) tokens")  # at least 20 tokens into its thinking
         page.click("#stop-btn")
         page.wait_for_selector("#stats-line:has-text('Stopped')", timeout=30_000)
     wait_until(lambda: tiny_engine.active_worker is None, 10, "the engine to be free after Stop")
@@ -150,8 +151,12 @@ def test_a_budget_sweep_fills_its_table_and_plot(page):
     page.locator("#sweep-image input[type=file]").set_input_files(EXAMPLE)
     page.wait_for_selector("#sweep-image img")
     page.locator("#sweep-question textarea").fill("How many red shapes are there?")
+    assert page.locator("#sweep-stop").is_disabled()  # nothing runs yet
     page.click("#sweep-run")
+    page.wait_for_selector("#sweep-stop:not([disabled])")
     page.wait_for_selector("#sweep-progress:has-text('Done: 4 budgets answered.')", timeout=120_000)
+    page.wait_for_selector("#sweep-stop[disabled]")
+    assert page.locator("#sweep-run").is_enabled()
     assert page.locator("#sweep-table [role=row]").count() == 5  # the header and one row per budget
     table = page.locator("#sweep-table").inner_text()
     assert "no limit" in table and "reference (largest budget)" in table

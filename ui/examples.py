@@ -112,15 +112,17 @@ def draw_puzzles() -> list[dict]:
     return entries
 
 
+# Questions are plain text with Unicode maths (f′, m/s²), not TeX: the cards and their accessible
+# names show them as written, and the model reads them just as well.
 FIGURES = [
     (draw_geometry, "Triangle ABC has a right angle at C, AC = 6 and BC = 8. Find the length of the "
                     "altitude CH to the hypotenuse AB, and the lengths AH and HB."),
     (draw_bar_chart, "By what percentage did sales grow from the weakest quarter to the strongest one? "
                      "What was the average quarterly sale?"),
     (draw_function_plot, "Using the graph, where does f have its local maximum and minimum, and on which "
-                         "interval is f decreasing? Confirm with $f'(x)$."),
+                         "interval is f decreasing? Confirm with f′(x)."),
     (draw_incline, "The block slides down the incline. Find its acceleration and the normal force "
-                   "(take $g = 9.8\\,\\mathrm{m/s^2}$)."),
+                   "(take g = 9.8 m/s²)."),
 ]
 
 

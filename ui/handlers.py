@@ -6,6 +6,9 @@
   by `render.frames`; the finished turn is added to the session's records (a `gr.State` of
   `TurnRecord`s, the only source of the history sent to the model). A failed turn is not added,
   its question goes back into the box and the person sees the engine's short message in a toast.
+- While an answer streams the box stays editable (the next question can be drafted: no later
+  update of the run overwrites it); `busy_buttons` / `idle_buttons` enable only the buttons that
+  can act (Stop while something runs; Regenerate and Undo once there is a turn).
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
@@ -55,6 +58,11 @@ def _until_stopped(stream: Iterator[Event], stop: threading.Event) -> Iterator[E
         yield event
 
 
+def turn_line(record: TurnRecord, words: Words) -> str:
+    """The line under the chat once a turn is over: its stats, else how it ended."""
+    return stats_line(record.stats, words) if record.stats else finish_words(record.finish_reason, words)
+
+
 def live_status(live: LiveTurn) -> str:
     """The line under the chat while answering: the phase, tokens so far and the speed."""
     if live.thinking_started is None and live.thought_s is None:  # nothing streamed yet
@@ -66,8 +74,21 @@ def live_status(live: LiveTurn) -> str:
     return words("live.answering", tokens=tokens_text(live.answer_tokens, words), rate=rate)
 
 
-def _box(value: dict | None = None, interactive: bool = True) -> Any:
-    return gr.MultimodalTextbox(value=value or {"text": "", "files": []}, interactive=interactive)
+def _box(value: dict | None = None) -> Any:
+    """The question box holding `value` (empty by default); it stays editable while an answer streams,
+    so the next question can be drafted, and no later update of a run overwrites that draft."""
+    return gr.MultimodalTextbox(value=value or {"text": "", "files": []}, interactive=True)
+
+
+# The buttons whose state follows the session's runs, in this order (ui/layout.py wires them).
+BUTTONS = ("send", "stop", "regenerate", "undo", "clear", "sweep_run", "sweep_stop")
+
+
+def button_states(busy: bool, turns: bool) -> tuple:
+    """One update per name in BUTTONS: each is enabled only when pressing it can act now."""
+    enabled = {"send": not busy, "stop": busy, "regenerate": turns and not busy, "undo": turns and not busy,
+               "clear": turns or busy, "sweep_run": not busy, "sweep_stop": busy}
+    return tuple(gr.Button(interactive=enabled[name]) for name in BUTTONS)
 
 
 class Handlers:
@@ -111,7 +132,7 @@ class Handlers:
         last, earlier = records[-1], tuple(records[:-1])
         options = options_from_controls(controls, words)
         yield from self._answer(engine, last.question, list(last.images), earlier, options, request, words,
-                                restore=(tuple(records), _box()))
+                                restore=(tuple(records), gr.skip()))
 
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
                 options: GenerationOptions, request: gr.Request | None, words: Words, restore: tuple):
@@ -128,7 +149,7 @@ class Handlers:
     def _stream(self, engine, question, images, earlier, options, stop, restore, session, words):
         history = history_messages(earlier, words)
         live = LiveTurn(question, images, words=words)
-        yield history + live.messages(), _box(interactive=False), gr.skip(), live_status(live)
+        yield history + live.messages(), _box(), gr.skip(), live_status(live)  # sent: the box is free again
         request = Request(question=question, images=tuple(images), history=tuple(r.as_turn() for r in earlier),
                           options=options, request_id=uuid.uuid4().hex[:8], stop=stop)
         facts = RunFacts()
@@ -145,11 +166,29 @@ class Handlers:
             yield history_messages(records, words), box, records, ""
             return
         record = live.record()
-        line = stats_line(record.stats, words) if record.stats else finish_words(record.finish_reason, words)
-        yield history + record.messages(words), _box(), earlier + (record,), line
+        yield history + record.messages(words), gr.skip(), earlier + (record,), turn_line(record, words)
 
     def _frames(self, events: Iterator[Event], live: LiveTurn) -> Iterator[LiveTurn]:
         return safe_frames(events, live, self.max_updates_per_s)
+
+    # ---- which buttons can act ------------------------------------------------------------
+
+    @staticmethod
+    def busy_buttons():
+        """While a run starts and goes: only Stop (and Clear) can act."""
+        return button_states(busy=True, turns=False)
+
+    def idle_buttons(self, records: Records, request: gr.Request = None):
+        """After an event: idle states, unless this session still runs something (a second Enter
+        refused while answering ends before the answer it was refused for)."""
+        if self.runs.running(session_of(request) or ""):
+            return tuple(gr.skip() for _ in BUTTONS)
+        return button_states(busy=False, turns=bool(records))
+
+    @staticmethod
+    def cleared_buttons():
+        """After Clear, which cancels any run: nothing to regenerate, undo or clear."""
+        return button_states(busy=False, turns=False)
 
     def stop(self, request: gr.Request = None) -> None:
         session = session_of(request)

@@ -1,15 +1,20 @@
-"""The page: a Chat tab (thought bubbles, the tiles preview, examples) and a Budget sweep tab on
-the left, settings on the right, a language switch at the top.
+"""The page: a Chat tab (chat, question box, buttons) and a Budget sweep tab on the left, settings
+on the right, the tiles preview and the examples below both (shown with the Chat tab), a language
+switch at the top. That order is also the tab order, and on a phone the settings come right after
+the chat (the header's "Go to settings" jumps there). assets/page.js fits the chat to the window so
+the box and Send stay on screen, scrolls the chat into view on sending, and names icon buttons.
+Buttons are enabled only when they can act (`Handlers.busy_buttons` before a run, `idle_buttons` after).
 
 `build_app(engine_or_factory, info)` returns the `gr.Blocks` (queue configured; `/reason` is the
 documented endpoint, also the MCP tool; the page's own `/chat`, `/regenerate`, `/stop` and `/sweep`
 are callable but undocumented); a factory `(progress) -> engine` is run in a background thread so
 the page is served while the model loads. `launch_kwargs()` holds what Gradio 6 takes at launch
-rather than in `gr.Blocks` (theme, CSS, translations). Every visible text is a key of `ui.i18n`;
+rather than in `gr.Blocks` (theme, CSS, the page script, translations). Every visible text is a key of `ui.i18n`;
 every slider's range comes from the named bounds in `model/events.py`.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, Union
 
@@ -18,17 +23,21 @@ import gradio as gr
 from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
-from ui.httpapi import serve_health_and_checks
-from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.api_routes import ApiRoutes
 from ui.compare import compare_view
+from ui.httpapi import serve_health_and_checks
+from ui.i18n import EN, EN_TEXTS, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
-from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
+from ui.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy,
+                         turn_line)
 from ui.render import LATEX_DELIMITERS, history_messages
+from ui.sessions import session_of
 from ui.settings import THINKING_SLIDER_DEFAULT
 from ui.sweep import sweep_headers
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
+PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon buttons, scrolls
+ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example")
 
 TITLE = EN("title")  # the browser tab's title
 
@@ -36,7 +45,16 @@ TITLE = EN("title")  # the browser tab's title
 def launch_kwargs() -> dict[str, Any]:
     """Arguments for `demo.launch()` that style the page and carry its translations."""
     return {"theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
-            "css_paths": [STYLE] if STYLE.is_file() else None, "i18n": i18n()}
+            "css_paths": [STYLE] if STYLE.is_file() else None, "i18n": i18n(), "head": page_head()}
+
+
+def page_head() -> str:
+    """The page script (assets/page.js) and the accessible names it sets, in every language."""
+    if not PAGE_JS.is_file():
+        return ""
+    names = {lang: {key: texts[key] for key in ARIA_KEYS} for lang, texts in TEXTS.items()}
+    return (f"<script>window.R1V_NAMES = {json.dumps(names, ensure_ascii=False)};</script>\n"
+            f"<script>{PAGE_JS.read_text(encoding='utf-8')}</script>")
 
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
@@ -46,24 +64,29 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
     slot = ModelSlot(engine, info)
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
-        status, timer, language = _header(slot)
+        header = _header(slot)
         records = gr.State(())
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=3, min_width=480):
+        # The chat (box and buttons included) and the settings come first in the page and in tab
+        # order; the tiles preview and the examples follow below both, also on a phone.
+        with gr.Row(equal_height=False, elem_id="workspace"):
+            with gr.Column(scale=3, min_width=480, elem_id="main-column"):
                 with gr.Tabs(elem_id="views"):
-                    with gr.Tab(LABEL("tab.chat"), elem_id="chat-tab"):
+                    with gr.Tab(LABEL("tab.chat"), elem_id="chat-tab") as chat_tab:
                         chat = _chat_column(info)
-                    with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab"):
+                    with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab") as sweep_tab:
                         sweep = _sweep_view(info)
-                    with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab"):  # B: compare_engine, else A's model
+                    with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab") as compare_tab:  # B: compare_engine
                         compare_view(handlers, info, compare_engine)
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
-        _wire(handlers, chat, controls, exports, records, status, timer)
-        _wire_views(handlers, chat, sweep, controls)
+        chat.update(_chat_extras(info, chat["box"]))
+        buttons = [chat[name] for name in BUTTONS[:5]] + [sweep["run"], sweep["stop"]]
+        _wire(handlers, chat, controls, exports, records, header["status"], header["timer"], buttons)
+        _wire_views(handlers, chat, sweep, controls, buttons, records)
+        _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
-        _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
+        _wire_language(demo, handlers, header, records, chat, sweep, controls)
     demo.api_routes = ApiRoutes(handlers, max_concurrency)  # launch(**demo.api_routes.launch_options(...))
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
     serve_health_and_checks(demo, slot)  # /healthz, /readyz, /model-info; clear refusals of short HTTP calls
@@ -72,18 +95,32 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
     return demo
 
 
-def _header(slot: ModelSlot):
-    with gr.Row(elem_id="header"):
-        with gr.Column(scale=5):
+def _header(slot: ModelSlot) -> dict[str, Any]:
+    with gr.Row(elem_id="header", equal_height=False):
+        with gr.Column(scale=5, min_width=280):
             gr.Markdown("# " + LABEL("title"), elem_id="title")
             gr.Markdown(LABEL("intro"), elem_id="intro")
-        language = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=None, min_width=160,
-                            label=LABEL("language"), scale=1, elem_id="language", container=False)
-    note = f" {slot.info.note}" if slot.info.note else ""
-    gr.Markdown(LABEL("tiny_banner") + note, visible=slot.info.is_tiny, elem_id="tiny-banner")
+        with gr.Column(scale=1, min_width=160, elem_id="header-tools"):
+            language = gr.Radio([(name, code) for code, name in LANGUAGES.items()], value=None,
+                                label=LABEL("language"), elem_id="language", container=False)
+            jump = gr.Button(LABEL("button.settings"), size="sm", elem_id="settings-jump")  # narrow screens
+    banner = gr.Markdown(_banner_label(slot.info), visible=slot.info.is_tiny, elem_id="tiny-banner")
     status = gr.Markdown(slot.status_markdown(), elem_id="model-status")
     timer = gr.Timer(1.0, active=not slot.ready)
-    return status, timer, language
+    return dict(status=status, timer=timer, language=language, banner=banner, jump=jump)
+
+
+def _banner_label(info: ModelInfo) -> str:
+    """The tiny-model banner as the browser translates it before the server redraws it (on load)."""
+    note = info.note
+    if getattr(note, "key", None) in EN_TEXTS and not getattr(note, "params", None):
+        return LABEL("tiny_banner") + " " + LABEL(note.key)
+    return LABEL("tiny_banner") + (f" {EN.message(note)}" if note else "")
+
+
+def banner_text(info: ModelInfo, words: Words) -> str:
+    """The tiny-model banner in `words`' language, the reason this model was chosen included."""
+    return words("tiny_banner") + (f" {words.message(info.note)}" if info.note else "")
 
 
 def _chat_column(info: ModelInfo) -> dict[str, Any]:
@@ -93,23 +130,31 @@ def _chat_column(info: ModelInfo) -> dict[str, Any]:
     box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",
                                show_label=False,
                                placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
+    # Enabled only when they can act (Handlers.busy_buttons / idle_buttons): no turns, nothing running.
     with gr.Row(elem_id="chat-buttons"):
         send = gr.Button(LABEL("button.send"), variant="primary", elem_id="send-btn")
-        stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="stop-btn")
-        regenerate = gr.Button(LABEL("button.regenerate"), elem_id="regenerate-btn")
-        undo = gr.Button(LABEL("button.undo"), elem_id="undo-btn")
-        clear = gr.Button(LABEL("button.clear"), elem_id="clear-btn")
+        stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="stop-btn", interactive=False)
+        regenerate = gr.Button(LABEL("button.regenerate"), elem_id="regenerate-btn", interactive=False)
+        undo = gr.Button(LABEL("button.undo"), elem_id="undo-btn", interactive=False)
+        clear = gr.Button(LABEL("button.clear"), elem_id="clear-btn", interactive=False)
     stats = gr.Markdown("", elem_id="stats-line")
-    with gr.Accordion(LABEL("tiles.title"), open=True, elem_id="tiling"):
-        tiling = gr.Image(type="pil", show_label=False, interactive=False, height=300, elem_id="tiling-image",
-                          buttons=["fullscreen"], visible=False)
-        tiling_summary = gr.Markdown(LABEL("tiles.empty"), elem_id="tiling-summary")
-    examples = load_examples(info.is_tiny)
-    if examples:
-        gr.Examples([[example] for example in examples], inputs=[box], label=LABEL("examples.label"),
-                    examples_per_page=8, elem_id="examples")
     return dict(chatbot=chatbot, box=box, send=send, stop=stop, regenerate=regenerate, undo=undo,
-                clear=clear, stats=stats, tiling=tiling, tiling_summary=tiling_summary)
+                clear=clear, stats=stats)
+
+
+def _chat_extras(info: ModelInfo, box: gr.MultimodalTextbox) -> dict[str, Any]:
+    """The tiles preview and the examples, below the chat and the settings; shown with the Chat tab."""
+    with gr.Column(elem_id="chat-extras") as extras:
+        with gr.Accordion(LABEL("tiles.title"), open=True, elem_id="tiling"):
+            tiling = gr.Image(type="pil", show_label=False, interactive=False, height=300,
+                              elem_id="tiling-image", buttons=["fullscreen"], visible=False)
+            tiling_summary = gr.Markdown(LABEL("tiles.empty"), elem_id="tiling-summary")
+        examples = load_examples(info.is_tiny)
+        dataset = None
+        if examples:
+            dataset = gr.Examples([[example] for example in examples], inputs=[box], label=LABEL("examples.label"),
+                                  examples_per_page=8, elem_id="examples").dataset
+    return dict(extras=extras, tiling=tiling, tiling_summary=tiling_summary, examples=dataset)
 
 
 # Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands.
@@ -127,7 +172,7 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
                                  info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
             with gr.Row():
                 run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run")
-                stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="sweep-stop")
+                stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="sweep-stop", interactive=False)
     progress = gr.HTML("", elem_id="sweep-progress")
     table = gr.Dataframe(label=LABEL("sweep.table"), interactive=False, wrap=True, elem_id="sweep-table",
                          column_widths=["11%", "10%", "10%", "8%", "21%", "16%", "24%"])
@@ -136,7 +181,7 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
                 table=table, plot=plot)
 
 
-def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> None:
+def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list, buttons: list, records) -> None:
     """The tiling preview follows the box and the max-tiles slider; the sweep runs like an answer."""
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
     # One listener for both triggers: the page sends the next redraw only when the last one is back
@@ -144,9 +189,13 @@ def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list) -> 
     gr.on([chat["box"].change, tiles_slider.change], handlers.views.tiling_panel, [chat["box"], tiles_slider],
           [chat["tiling"], chat["tiling_summary"]], api_visibility="private", show_progress="hidden",
           trigger_mode="always_last", concurrency_id="preview")
-    sweep["run"].click(handlers.views.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
-                       [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
-                       api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
+    started = sweep["run"].click(handlers.busy_buttons, None, buttons, queue=False, show_progress="hidden",
+                                 api_visibility="private")
+    swept = started.then(handlers.views.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
+                         [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
+                         api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
+    swept.then(handlers.idle_buttons, [records], buttons, queue=False, show_progress="hidden",
+               api_visibility="private")
     sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
 
 
@@ -189,31 +238,56 @@ def _export_buttons() -> list[gr.DownloadButton]:
     return [md, page]
 
 
-def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer) -> None:
+def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer,
+          buttons: list) -> None:
     outputs = [chat["chatbot"], chat["box"], records, chat["stats"]]
     private = {"api_visibility": "private"}
+    # Buttons go busy before a run is queued and idle once it is over (both instant, unqueued).
+    busy = dict(fn=handlers.busy_buttons, inputs=None, outputs=buttons, queue=False, show_progress="hidden", **private)
+    idle = dict(fn=handlers.idle_buttons, inputs=[records], outputs=buttons, queue=False, show_progress="hidden",
+                **private)
     # The page's own endpoints stay callable by clients (and tests) but are not documented, so the
     # API page and the MCP tool list show /reason, the one meant for scripts and agents. Raw values
     # reach the handlers (no preprocess), so a bad setting is refused by GenerationOptions with its
     # name and range, and each file is checked to be an upload (see handlers._api_image_path).
     page_only = {"api_visibility": "undocumented", "preprocess": False}
-    sent = gr.on([chat["box"].submit, chat["send"].click], handlers.send, [chat["box"], records, *controls],
-                 outputs, api_name="chat", concurrency_id="generate", show_progress="minimal", **page_only)
-    regenerated = chat["regenerate"].click(handlers.regenerate, [records, *controls], outputs,
-                                           api_name="regenerate", concurrency_id="generate",
-                                           show_progress="minimal", **page_only)
+    # "multiple": Enter pressed while answering reaches the handler, which refuses it with the reason
+    # (Gradio's default would drop it silently); the draft stays in the box.
+    sent = gr.on([chat["box"].submit, chat["send"].click], **busy).then(
+        handlers.send, [chat["box"], records, *controls], outputs, api_name="chat", concurrency_id="generate",
+        show_progress="minimal", trigger_mode="multiple", **page_only)
+    regenerated = chat["regenerate"].click(**busy).then(
+        handlers.regenerate, [records, *controls], outputs, api_name="regenerate", concurrency_id="generate",
+        show_progress="minimal", **page_only)
     chat["stop"].click(handlers.stop, None, None, queue=False, api_name="stop", **page_only)
     undone = chat["undo"].click(handlers.undo, [records], outputs, **private)
     cleared = chat["clear"].click(handlers.clear, None, outputs, cancels=[sent, regenerated], **private)
     for event in (sent, regenerated, undone, cleared):
         event.then(handlers.exports, [records], exports, **private)
+    for event in (sent, regenerated, undone):
+        event.then(**idle)
+    cleared.then(handlers.cleared_buttons, None, buttons, queue=False, show_progress="hidden", **private)
     timer.tick(handlers.status, None, [status, timer], queue=False, show_progress="hidden", **private)
+
+
+def _wire_page(header: dict, chat: dict, chat_tab: gr.Tab, other_tabs: tuple[gr.Tab, ...]) -> None:
+    """Page-only behaviour: scrolling (assets/page.js) and the chat's extras following the Chat tab."""
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    show_chat = "() => { window.r1v?.showChat(); }"
+    gr.on([chat["box"].submit, chat["send"].click, chat["regenerate"].click], None, js=show_chat, **private)
+    if chat["examples"] is not None:
+        chat["examples"].click(None, js=show_chat, **private)
+    header["jump"].click(None, js="() => { window.r1v?.showSettings(); }", **private)
+    # "hidden" keeps the preview and the examples in the page (their state too) while another tab shows.
+    chat_tab.select(lambda: gr.Column(visible=True), None, chat["extras"], **private)
+    for tab in other_tabs:
+        tab.select(lambda: gr.Column(visible="hidden"), None, chat["extras"], **private)
 
 
 # Component properties Gradio translates in the browser; the switch rewrites them from the server.
 TRANSLATED_PROPS = ("label", "info", "placeholder", "value")
 # Texts the server rewrites as the page is used; the switch redraws them instead of resetting them.
-REDRAWN = {"tiling-summary"}
+REDRAWN = {"tiling-summary", "tiny-banner"}
 
 
 def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
@@ -235,30 +309,40 @@ def relabelled(targets: list[tuple[Any, dict[str, str]]], words: Words) -> list[
             for _, props in targets]
 
 
-def _wire_language(demo: gr.Blocks, handlers: Handlers, language, records, status, timer, chat: dict,
+def _wire_language(demo: gr.Blocks, handlers: Handlers, header: dict, records, chat: dict,
                    sweep: dict, controls: list) -> None:
     """On load the switch shows the browser's language; switching relabels the page and the chat."""
     targets = translatable(demo)
     components = [component for component, _ in targets]
+    info = handlers.slot.info
 
     def headers(words: Words):
         return gr.Dataframe(headers=sweep_headers(words))
 
     def on_load(message, tiles, request: gr.Request):
         lang = handlers.languages.lang(request)
-        return (lang, *handlers.status(request), headers(Words(lang)),
+        return (lang, *handlers.status(request), headers(Words(lang)), banner_text(info, Words(lang)),
                 *handlers.views.tiling_panel(message, tiles, request))
+
+    def stats_now(past, words: Words, request: gr.Request):
+        """The last turn's line in the new language; a live line is left to the running answer."""
+        if handlers.runs.running(session_of(request) or ""):
+            return gr.skip()
+        return turn_line(past[-1], words) if past else ""
 
     def switch(lang: str, past, message, tiles, request: gr.Request):
         handlers.languages.choose(request, lang)
         words = Words(lang)
         return (*relabelled(targets, words), history_messages(past, words), handlers.slot.status_markdown(words),
-                headers(words), *handlers.views.tiling_panel(message, tiles, request))
+                headers(words), banner_text(info, words), stats_now(past, words, request),
+                *handlers.views.tiling_panel(message, tiles, request))
 
     tiles_slider = controls[CONTROL_NAMES.index("max_tiles")]
     preview = [chat["tiling"], chat["tiling_summary"]]
-    demo.load(on_load, [chat["box"], tiles_slider], [language, status, timer, sweep["table"], *preview],
+    status, banner = header["status"], header["banner"]
+    demo.load(on_load, [chat["box"], tiles_slider],
+              [header["language"], status, header["timer"], sweep["table"], banner, *preview],
               api_visibility="private", show_progress="hidden")
-    language.input(switch, [language, records, chat["box"], tiles_slider],
-                   [*components, chat["chatbot"], status, sweep["table"], *preview],
-                   api_visibility="private", show_progress="hidden", queue=False)
+    header["language"].input(switch, [header["language"], records, chat["box"], tiles_slider],
+                             [*components, chat["chatbot"], status, sweep["table"], banner, chat["stats"], *preview],
+                             api_visibility="private", show_progress="hidden", queue=False)

@@ -47,7 +47,7 @@ class ModelInfo:
     name: str
     is_tiny: bool = False
     device: str = ""  # filled in once loaded when left empty
-    note: str = ""  # why this model was chosen, e.g. "no GPU found"
+    note: Union[str, Status] = ""  # why this model was chosen, e.g. "no GPU found" (a Status is translated)
     defaults: GenerationOptions = field(default_factory=GenerationOptions)  # where the sliders start
     backend: str = "local"  # "local" or "openai"
     context_tokens: Optional[int] = None  # the model's context length, when known

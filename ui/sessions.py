@@ -37,6 +37,10 @@ class SessionRuns:
             if self._stops.get(session) is stop:
                 del self._stops[session]
 
+    def running(self, session: str) -> bool:
+        with self._lock:
+            return session in self._stops
+
     def stop(self, session: str) -> bool:
         with self._lock:
             stop = self._stops.get(session)

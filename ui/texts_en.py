@@ -26,6 +26,14 @@ EN_TEXTS: dict[str, str] = {
     "button.undo": "Undo last turn",
     "button.clear": "Clear",
     "examples.label": "Examples (click one, then Send)",
+    # the page's layout and accessible names (assets/page.js sets the aria-* ones)
+    "note.no_gpu": "No GPU was found, so the bundled tiny model is served.",
+    "note.gpus": "Chosen for {count} GPU(s) with {gib} GiB in all.",
+    "button.settings": "Go to settings",
+    "aria.reset": "Reset {label} to its default",
+    "aria.export_markdown": "Download the conversation as Markdown",
+    "aria.export_html": "Download the conversation as HTML",
+    "aria.example": "Example: {text}",
     # settings
     "settings.title": "### Settings",
     "thinking_budget.label": "Thinking budget (tokens)",

@@ -24,6 +24,14 @@ ZH_TEXTS: dict[str, str] = {
     "button.undo": "撤销上一轮",
     "button.clear": "清空",
     "examples.label": "示例（点击一个，然后发送）",
+    # the page's layout and accessible names (assets/page.js sets the aria-* ones)
+    "note.no_gpu": "未检测到 GPU，因此运行内置的微型模型。",
+    "note.gpus": "根据 {count} 块 GPU（共 {gib} GiB）选择。",
+    "button.settings": "前往设置",
+    "aria.reset": "将“{label}”恢复为默认值",
+    "aria.export_markdown": "将对话下载为 Markdown",
+    "aria.export_html": "将对话下载为 HTML",
+    "aria.example": "示例：{text}",
     # settings
     "settings.title": "### 设置",
     "thinking_budget.label": "思考预算（token）",

@@ -1,0 +1,103 @@
+/* R1V demo page script (loaded in <head> by ui/layout.py; window.R1V_NAMES holds the texts).
+ * - Fits the chat to the window: the chat takes the height left once the header above it and the
+ *   box, buttons and stats line below it are placed, so the question box and Send stay on screen.
+ * - Names the controls Gradio leaves unnamed or alike: each slider's reset button names its slider,
+ *   the export buttons say what they download, the example cards say they are examples.
+ * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/layout.py).
+ */
+(() => {
+  const MIN_CHAT_PX = 280;
+  const GAP_PX = 12;
+  const byId = (id) => document.getElementById(id);
+
+  function language() {
+    const checked = document.querySelector("#language input:checked");
+    return (checked && checked.value) || (document.documentElement.lang || "en").slice(0, 2);
+  }
+
+  function say(key, fields) {
+    const names = window.R1V_NAMES || {};
+    const table = names[language()] || names.en || {};
+    let text = table[key] || (names.en || {})[key] || "";
+    for (const [name, value] of Object.entries(fields || {})) text = text.replace(`{${name}}`, value);
+    return text;
+  }
+
+  function setName(element, name) {
+    if (name && element.getAttribute("aria-label") !== name) element.setAttribute("aria-label", name);
+  }
+
+  function nameControls() {
+    for (const reset of document.querySelectorAll("button.reset-button")) {
+      const label = reset.closest(".block")?.querySelector("[data-testid=block-info]");
+      if (label) setName(reset, say("aria.reset", { label: label.textContent.trim() }));
+    }
+    for (const [id, key] of [["export-md", "aria.export_markdown"], ["export-html", "aria.export_html"]]) {
+      const element = byId(id);
+      const button = element && (element.matches("button") ? element : element.querySelector("button"));
+      if (button) setName(button, say(key));
+    }
+    for (const card of document.querySelectorAll("#examples button.gallery-item")) {
+      setName(card, say("aria.example", { text: card.textContent.trim() }));
+    }
+  }
+
+  function fitChat() {
+    const chat = byId("chat");
+    const last = byId("stats-line");
+    if (!chat || !last || !chat.offsetParent) return;
+    const box = chat.getBoundingClientRect();
+    const top = box.top + window.scrollY;
+    const below = last.getBoundingClientRect().bottom - box.bottom;
+    const height = Math.max(MIN_CHAT_PX, Math.floor(window.innerHeight - top - below - GAP_PX));
+    document.documentElement.style.setProperty("--chat-height", `${height}px`);
+  }
+
+  let queued = false;
+  function refresh() {
+    if (queued) return;
+    queued = true;
+    requestAnimationFrame(() => {
+      queued = false;
+      fitChat();
+      nameControls();
+    });
+  }
+
+  function regionVisible(first, last) {
+    const top = first.getBoundingClientRect().top;
+    const bottom = last.getBoundingClientRect().bottom;
+    return top >= 0 && bottom <= window.innerHeight;
+  }
+
+  window.r1v = {
+    /* The chat with its box, buttons and stats line on screen, e.g. after sending or picking an
+     * example: the page's top when they fit there (the header stays), else they end at the bottom. */
+    showChat() {
+      const chat = byId("chat");
+      const last = byId("stats-line") || byId("chat-buttons");
+      if (!chat || !last || regionVisible(chat, last)) return;
+      const top = chat.getBoundingClientRect().top + window.scrollY;
+      const bottom = last.getBoundingClientRect().bottom + window.scrollY;
+      const target = bottom <= window.innerHeight ? 0 : Math.min(top, bottom - window.innerHeight);
+      window.scrollTo({ top: target, behavior: "smooth" });
+    },
+    /* The settings in view, the first one focused (narrow screens put them below the chat). */
+    showSettings() {
+      const settings = byId("settings");
+      if (!settings) return;
+      settings.scrollIntoView({ block: "start", behavior: "smooth" });
+      settings.querySelector("input, button")?.focus({ preventScroll: true });
+    },
+  };
+
+  function start() {
+    new MutationObserver(refresh).observe(document.body, { childList: true, subtree: true, characterData: true });
+    new ResizeObserver(refresh).observe(document.body);
+    window.addEventListener("resize", refresh);
+    refresh();
+  }
+
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+  else start();
+})();
