@@ -34,8 +34,9 @@ from gradio import FileData
 from model.events import Done, Error, Event, FinishReason, GenerationOptions, Request, Status
 from ui.i18n import EN, Words
 from ui.ratelimit import RateLimiter, client_address
+from ui.exports import transcript_html, transcript_zip
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
-                       stats_line, tokens_text, transcript_html, transcript_markdown)
+                       stats_line, tokens_text)
 from ui.requestlog import RequestLog
 from ui.views import ViewHandlers
 from ui.controls import options_from_controls, validated_options
@@ -334,8 +335,9 @@ class Handlers:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
         folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
-        md_path, html_path = folder / "r1v-transcript.md", folder / "r1v-transcript.html"
-        md_path.write_text(transcript_markdown(records, self.slot.info.name, exported), encoding="utf-8")
+        # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).
+        md_path, html_path = folder / "r1v-transcript.zip", folder / "r1v-transcript.html"
+        transcript_zip(records, self.slot.info.name, exported, md_path)
         html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))

@@ -21,7 +21,7 @@ from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
-from ui.render import LATEX_DELIMITERS, history_messages
+from ui.render import CHATBOT_OPTIONS, history_messages
 from ui.sweep import sweep_headers
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -79,9 +79,9 @@ def _header(slot: ModelSlot):
 
 
 def _chat_column(info: ModelInfo) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, latex_delimiters=LATEX_DELIMITERS,
-                         buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
-                         placeholder=LABEL("chat.placeholder"))
+    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, buttons=["copy", "copy_all"],
+                         feedback_options=None, elem_id="chat", placeholder=LABEL("chat.placeholder"),
+                         **CHATBOT_OPTIONS)
     box = gr.MultimodalTextbox(file_types=["image"], file_count="multiple", show_label=False,
                                placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
     with gr.Row(elem_id="chat-buttons"):
