@@ -209,8 +209,8 @@ class _Inline:
             close = block.find("$", close + 1, limit)
         if close == -1 or block[close - 1].isspace() or block[close + 1:close + 2].isdigit():
             return after, None
-        body = block[after:close]
-        if _has_delimiter(body) or block[close + 1:close + 2] == "$":
+        body = block[after:close]  # no backtick either: "$5 and `$x$`" is a price, then code
+        if _has_delimiter(body) or "`" in body or block[close + 1:close + 2] == "$":
             return after, None
         return close + 1, Segment("math", body)
 
@@ -317,7 +317,7 @@ def markdown_to_html(text: str) -> str:
 
     text = text.replace(_OPEN, "").replace(_CLOSE, "")
     source = "".join(keep(part) if part.kind == "math" else
-                     _EXPORT_BACKSLASH.sub(r"\\\\", part.text) if part.kind == "text" else part.text
+                     _export_text(part.text) if part.kind == "text" else part.text
                      for part in segments(text))
     converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
     converter.preprocessors.deregister("html_block")  # raw HTML is text: escaped when written out
@@ -325,6 +325,10 @@ def markdown_to_html(text: str) -> str:
     converter.inlinePatterns.deregister("entity")  # a typed `&lt;` shows as typed
     converter.treeprocessors.register(_SafeElements(converter), "r1v_safe_elements", 0)
     return _PLACEHOLDER.sub(lambda m: stash[int(m.group(1))], converter.convert(source))
+
+
+def _export_text(text: str) -> str:
+    return _EXPORT_BACKSLASH.sub(r"\\\\", _ENTITY.sub("&amp;", text))
 
 
 def _math_html(part: Segment) -> str:
