@@ -198,3 +198,20 @@ def test_live_speed_counts_tokens_per_second_since_the_first_token():
     clock.tick(1.0)
     live.apply(AnswerDelta("x", 20))
     assert live_status(live) == "*Answering · 20 tokens · 20.0 tokens/s*"
+
+
+def test_a_long_text_gets_fewer_frames_so_the_page_keeps_up():
+    from ui.render import DRAWN_CHARS_PER_S
+
+    clock = FakeClock()
+    throttle = Throttle(15, clock=clock)
+    throttle.mark()
+    clock.tick(0.1)
+    assert throttle.due(size=1_000)  # short text: 15 frames a second
+    assert not throttle.due(size=100_000)  # 100 KB: one frame per half second at most
+    clock.tick(100_000 / DRAWN_CHARS_PER_S)
+    assert throttle.due(size=100_000)
+    live = LiveTurn("q", [], clock=clock)
+    live.apply(ThinkingDelta("ab", 1))
+    live.apply(AnswerDelta("cde", 1))
+    assert live.size == 5

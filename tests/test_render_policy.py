@@ -100,3 +100,16 @@ EXPORT_CASES = [
 @pytest.mark.parametrize("text, expected", EXPORT_CASES, ids=[repr(case[0][:30]) for case in EXPORT_CASES])
 def test_markdown_to_html(text, expected):
     assert markdown_to_html(text) == expected
+
+
+def test_a_very_long_line_is_cut_into_paragraphs_at_spaces_and_keeps_its_text():
+    from ui.safe_text import LONG_LINE
+
+    prose = "word $x$ " * 2_000
+    out = shown(prose)
+    lines = out.split("\n")
+    assert max(len(line) for line in lines) <= LONG_LINE + 20
+    assert out.replace("\n\n", " ") == shown(prose).replace("\n\n", " ") == prose.replace("$x$", "\\(x\\)")
+    growing = [shown(prose[:n]) for n in range(0, len(prose), 997)]
+    assert all(later.startswith(earlier[:-20]) for earlier, later in zip(growing, growing[1:]))
+    assert shown(LONG) == LONG  # no space: nowhere to cut

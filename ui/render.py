@@ -161,6 +161,7 @@ class LiveTurn:
         self.thinking, self.answer = "", ""
         self._thinking_queue: list[str] = []
         self._answer_queue: list[str] = []
+        self.size = 0  # characters of thinking and answer so far
         self.thinking_tokens = self.answer_tokens = 0
         self.thinking_started: float | None = None
         self.thought_s: float | None = None  # set when the answer starts (or the run ends)
@@ -176,6 +177,7 @@ class LiveTurn:
             if first:
                 self.thinking_started = self.clock()
             self._thinking_queue.append(event.text)
+            self.size += len(event.text)
             self.thinking_tokens = event.tokens
             return first
         if isinstance(event, AnswerDelta):
@@ -183,6 +185,7 @@ class LiveTurn:
             if first:
                 self.thought_s = self._thinking_elapsed()
             self._answer_queue.append(event.text)
+            self.size += len(event.text)
             self.answer_tokens = event.tokens
             return first
         return self._apply_control(event)
@@ -260,16 +263,22 @@ class LiveTurn:
         )
 
 
+# The browser re-reads a whole message on every frame (marked's lexer, the maths regex), so a long
+# text gets fewer frames: at most one per `size / DRAWN_CHARS_PER_S` seconds, else a page that draws
+# slower than the frames arrive falls behind and shows the end of a 2 s answer ~30 s late.
+DRAWN_CHARS_PER_S = 200_000
+
+
 class Throttle:
-    """Allows one update per `1 / max_per_s` seconds of `clock`."""
+    """Allows one update per `1 / max_per_s` seconds of `clock`, fewer for a long text."""
 
     def __init__(self, max_per_s: float = MAX_UPDATES_PER_S, clock: Clock = time.monotonic):
         self.interval, self.clock = 1.0 / max_per_s, clock
         self.last: float | None = None
 
-    def due(self) -> bool:
+    def due(self, size: int = 0) -> bool:
         now = self.clock()
-        return self.last is None or now - self.last >= self.interval
+        return self.last is None or now - self.last >= max(self.interval, size / DRAWN_CHARS_PER_S)
 
     def mark(self) -> None:
         self.last = self.clock()
@@ -281,7 +290,7 @@ def frames(events: Iterable[Event], live: LiveTurn, throttle: Throttle) -> Itera
     for event in events:
         urgent = live.apply(event)
         unshown = True
-        if urgent or throttle.due():
+        if urgent or throttle.due(live.size):
             throttle.mark()
             unshown = False
             yield live

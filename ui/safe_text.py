@@ -246,9 +246,44 @@ _REFERENCE = re.compile(r"^( {0,3}\[[^\]\n]+)\](?=:[ \t]*(?!https?://))", re.M)
 _OTHER_AUTOLINK = re.compile(r"\b(ftp|ftps|file)://", re.I)
 
 
+# The browser redraws a streamed message block by block (marked's top-level tokens), the last one
+# whole on every frame, KaTeX included: one 100 KB line of prose and formulas was one block, redrawn
+# 15 times a second (seconds each). A line this long is cut into paragraphs at a space past it, so a
+# frame redraws at most this much. The cut depends only on the text before it, so a growing text
+# keeps its drawn prefix (and Gradio's streamed diffs stay appends).
+LONG_LINE = 3_000
+
+
 def shown(text: str) -> str:
     """`text` as Markdown that shows exactly it, under the policy above (see the module contract)."""
-    return "".join(_shown_segment(part) for part in segments(text))
+    out, run = [], 0  # run: characters since the last line break
+    for part in segments(text):
+        piece = _shown_segment(part)
+        if part.kind == "text":
+            piece, run = _cut_long_lines(piece, run)
+        else:
+            newline = piece.rfind("\n")
+            run = run + len(piece) if newline == -1 else len(piece) - newline - 1
+        out.append(piece)
+    return "".join(out)
+
+
+def _cut_long_lines(text: str, run: int) -> tuple[str, int]:
+    out, start = [], 0
+    while True:
+        newline = text.find("\n", start)
+        line_end = len(text) if newline == -1 else newline
+        room = max(LONG_LINE - run, 0)
+        cut = text.find(" ", start + room, line_end) if line_end - start > room else -1
+        if cut != -1:
+            out += [text[start:cut], "\n\n"]
+            start, run = cut + 1, 0
+        elif newline == -1:
+            out.append(text[start:])
+            return "".join(out), run + len(text) - start
+        else:
+            out.append(text[start:newline + 1])
+            start, run = newline + 1, 0
 
 
 def _shown_segment(part: Segment) -> str:
