@@ -141,6 +141,8 @@ def test_follow_up_keeps_earlier_turns_and_regenerate_replaces_the_last(tiny_eng
 
 
 def test_exports_write_markdown_and_a_self_contained_html_file():
+    import zipfile
+
     from model.events import FinishReason
     from ui.render import TurnRecord
 
@@ -148,10 +150,12 @@ def test_exports_write_markdown_and_a_self_contained_html_file():
                         FinishReason.ANSWERED, {})
     handlers = Handlers(ModelSlot(object(), ModelInfo("tiny")))
     md_button, html_button = handlers.exports((record,))
-    markdown_text = Path(md_button.value["path"]).read_text(encoding="utf-8")
+    with zipfile.ZipFile(md_button.value["path"]) as bundle:  # the Markdown travels with its images
+        markdown_text = bundle.read("transcript.md").decode("utf-8")
+        assert any(name.startswith("images/1-1 ") for name in bundle.namelist())
     page = Path(html_button.value["path"]).read_text(encoding="utf-8")
-    assert "**Question:** Area of <b>this</b>?" in markdown_text and "$24$" in markdown_text
-    assert "Area of &lt;b&gt;this&lt;/b&gt;?" in page and "data:image/png;base64," in page
+    assert "**Question:** Area of &lt;b>this&lt;/b>?" in markdown_text and "\\(24\\)" in markdown_text
+    assert "Area of &lt;b&gt;this&lt;/b&gt;?" in page and re.search(r"data:image/(jpeg|png);base64,", page)
     empty_md, _ = handlers.exports(())
     assert empty_md.value is None
 
