@@ -10,18 +10,25 @@ Contract (every view that shows such text calls one of these two functions, neve
 - `markdown_to_html(text) -> str`: the same policy as static HTML, for exports (no script needed:
   maths is kept as readable TeX with its delimiters in `<span class="math">`).
 - `segments(text)`: the one tokenizer both use: code, maths and plain text, in order.
+- A view that shows text as a text node (a `gr.Textbox`, a `gr.Dataframe` "str" column such as the
+  sweep's answers) needs nothing: the browser never parses it. A view that renders Markdown calls
+  `shown` and passes `CHATBOT_OPTIONS` (or at least its `latex_delimiters`).
+- Very long lines are cut into paragraphs at a space (`LONG_LINE`); see there why.
 
-Where Gradio 6.31's Chatbot falls short (read from its compiled markdown-code JS), and so this goes beyond it:
+Where Gradio 6.31's Chatbot falls short (read in its compiled markdown-code JS), so this goes beyond it:
 - `sanitize_html` is DOMPurify with its defaults: it keeps `<form>`, `<input>`, `<button>`, `style`
-  (position:fixed overlays) and remote `<img>`; it drops what it does not keep (typed `<b>` vanishes),
-  and an unclosed `<b>` groups every later block into one HTML block. `allow_tags` only spares
-  non-standard tag names. So raw HTML is escaped here, before marked sees it; DOMPurify stays on.
+  (position:fixed overlays) and remote `<img>`; what it keeps is interpreted and the rest dropped, so a
+  typed `<b>` or `<img …>` never shows as typed, and an unclosed `<b>` groups every later block into
+  one HTML block. `allow_tags` only spares non-standard tag names. So raw HTML is escaped here, before
+  marked sees it; DOMPurify stays on behind it, and CSS (assets/style.css, "rendering policy") too.
 - `latex_delimiters` are found by one regex per delimiter over the whole raw message, code blocks
   included, before Markdown is parsed: a `$` in code or a price pairs with the next `$` anywhere.
   So maths is decided here and handed over as `\\(…\\)` / `\\[…\\]` only (`$` is not a delimiter),
   and a backslash-paren that is not maths is written as an entity, which that regex cannot see.
+  KaTeX's auto-render then runs with `throwOnError: false` and `trust` at its default, off.
 - marked keeps `![](http://…)` images and any link scheme DOMPurify allows (mailto:, tel:, ftp:...).
-It links in a new tab with rel="noopener noreferrer" itself, and its code renderer escapes code.
+What Gradio does do is kept: links open in a new tab with rel="noopener noreferrer", code is
+escaped by marked's renderer. The copy buttons copy the Markdown given here (`&lt;` for a typed `<`).
 """
 from __future__ import annotations
 
@@ -130,7 +137,6 @@ def _indented_end(lines: list[str], i: int) -> int:
 _INLINE_START = re.compile(r"`+|\$\$|\$|\\[\[\]()$\\`]")
 _BLANK_LINE = re.compile(r"\n[ \t]*(?:\n|$)")
 _CLOSERS = {"$$": "$$", "\\[": "\\]", "\\(": "\\)"}
-_BACKTICKS = re.compile(r"`+")
 
 
 class _Inline:
