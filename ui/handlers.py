@@ -32,9 +32,9 @@ import gradio as gr
 from gradio import FileData
 
 from model.events import Done, Error, Event, FinishReason, GenerationOptions, Request, Status
+from ui.exports import transcript_html, transcript_zip
 from ui.i18n import EN, Words
 from ui.ratelimit import RateLimiter, client_address
-from ui.exports import transcript_html, transcript_zip
 from ui.render import (LiveTurn, Throttle, TurnRecord, finish_words, frames, history_messages,
                        stats_line, tokens_text)
 from ui.requestlog import RequestLog

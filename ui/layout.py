@@ -79,9 +79,9 @@ def _header(slot: ModelSlot):
 
 
 def _chat_column(info: ModelInfo) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, buttons=["copy", "copy_all"],
-                         feedback_options=None, elem_id="chat", placeholder=LABEL("chat.placeholder"),
-                         **CHATBOT_OPTIONS)
+    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, **CHATBOT_OPTIONS,
+                         buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
+                         placeholder=LABEL("chat.placeholder"))
     box = gr.MultimodalTextbox(file_types=["image"], file_count="multiple", show_label=False,
                                placeholder=LABEL("box.placeholder"), submit_btn=False, elem_id="question")
     with gr.Row(elem_id="chat-buttons"):
