@@ -180,6 +180,15 @@ def test_hostile_answer_question_and_files_in_the_chat_and_both_exports(page, tr
     assert page.locator("#chat .katex").count() >= 2  # maths still renders: the huge block, \href's
     assert page.locator("#chat .md a[href^='javascript']").count() == 0
     assert "window.__pwned" in text
+    assert page.locator("#chat .message-content b").count() == 0  # the unclosed <b> made nothing bold
+    links = page.evaluate("""() => [...document.querySelectorAll('#chat .message-content .md a[href]')]
+        .map(a => [a.getAttribute('href'), a.target, a.rel])""")
+    assert links and all(href.startswith(("http://", "https://")) and target == "_blank"
+                         and set(rel.split()) >= {"noopener", "noreferrer"} for href, target, rel in links), links
+    overflowing = page.evaluate("""() => [...document.querySelectorAll('#chat .katex-display, #chat pre')]
+        .filter(el => el.getBoundingClientRect().width > el.closest('.message-content').getBoundingClientRect().width + 1)
+        .length""")
+    assert overflowing == 0  # the huge $$ block scrolls inside its bubble
 
     with page.expect_download() as download:
         page.locator("#export-html").click()
