@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from pathlib import PurePosixPath
 from typing import Callable, Sequence
 
 from model import registry
@@ -174,16 +175,27 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
 
         engine = RemoteEngine(args.endpoint, model=args.model, timeout_s=args.timeout,
                               max_seconds=args.max_seconds, budget_mode=args.budget_mode)
-        progress(Status(f"Answering through {engine.endpoint}.", "load.remote", {"endpoint": engine.endpoint}))
+        log.info("answering through the model server at %s", engine.endpoint)  # the log only: never shown
+        name = remote_model_name(args)
+        progress(Status(f"Answering through {name}.", "load.remote", {"endpoint": name}))
         return engine
 
     return connect
 
 
+def remote_model_name(args: argparse.Namespace) -> str:
+    """What visitors are told is answering: the model's name, never the endpoint (an internal address)
+    nor the local path it is served from."""
+    model = args.model or ""
+    spec = registry.by_name(model)
+    if spec is not None:
+        return spec.name
+    return PurePosixPath(model).name if model.startswith("/") else (model or "remote model")
+
+
 def remote_info(args: argparse.Namespace) -> ModelInfo:
     spec = registry.by_name(args.model or "") or registry.ModelSpec(args.model or "remote", args.model or "", "auto", ())
-    return ModelInfo(name=args.model or f"model at {args.endpoint}", device=f"the server at {args.endpoint}",
-                     defaults=served_defaults(spec), backend="openai")
+    return ModelInfo(name=remote_model_name(args), defaults=served_defaults(spec), backend="openai")
 
 
 # On a ZeroGPU Space (and only there) the model must be loaded at module level.

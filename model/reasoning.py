@@ -64,7 +64,11 @@ class Piece:
 
 
 class Splitter:
-    """THINKING until the end marker, then ANSWER. Feed `(token_id, text)` pairs."""
+    """THINKING until the end marker, then ANSWER. Feed `(token_id, text)` pairs.
+
+    A later marker is dropped: a model made to close its thinking (the budget) often closes it again
+    itself, and a raw `</think>` must not show in the answer. In text mode that holds back, in the
+    answer too, at most `len(marker) - 1` characters that might begin one."""
 
     def __init__(self, marker_ids: list[int], marker_text: str = END_THINK):
         self.phase = Phase.THINKING
@@ -73,31 +77,37 @@ class Splitter:
         self._held = ""  # text-mode only: a tail that might start the marker
 
     def feed(self, token_id: int, text: str) -> list[Piece]:
-        if self.phase is Phase.ANSWER:
-            return [Piece(Phase.ANSWER, text)] if text else []
         if self._single_id is not None:
             if token_id == self._single_id:
                 self.phase = Phase.ANSWER
                 return []
-            return [Piece(Phase.THINKING, text)] if text else []
+            return [Piece(self.phase, text)] if text else []
         return self._feed_text(text)
 
     def _feed_text(self, text: str) -> list[Piece]:
-        buffer = self._held + text
-        found = buffer.find(self._marker)
-        if found != -1:
-            self.phase, self._held = Phase.ANSWER, ""
-            after = buffer[found + len(self._marker):]
-            return [p for p in (Piece(Phase.THINKING, buffer[:found]), Piece(Phase.ANSWER, after)) if p.text]
+        buffer, pieces = self._held + text, []
+        while (found := buffer.find(self._marker)) != -1:
+            pieces.append(Piece(self.phase, buffer[:found]))
+            self.phase, buffer = Phase.ANSWER, buffer[found + len(self._marker):]
         keep = _longest_marker_prefix_suffix(buffer, self._marker)
         self._held = buffer[len(buffer) - keep:] if keep else ""
-        emitted = buffer[:len(buffer) - keep]
-        return [Piece(Phase.THINKING, emitted)] if emitted else []
+        pieces.append(Piece(self.phase, buffer[:len(buffer) - keep]))
+        return _joined([piece for piece in pieces if piece.text])
 
     def flush(self) -> list[Piece]:
         """At the end of generation: release any held-back text."""
         held, self._held = self._held, ""
         return [Piece(self.phase, held)] if held else []
+
+
+def _joined(pieces: list[Piece]) -> list[Piece]:
+    out: list[Piece] = []
+    for piece in pieces:
+        if out and out[-1].phase is piece.phase:
+            out[-1] = Piece(piece.phase, out[-1].text + piece.text)
+        else:
+            out.append(piece)
+    return out
 
 
 def _longest_marker_prefix_suffix(text: str, marker: str) -> int:

@@ -138,9 +138,8 @@ class StreamReader:
         was_thinking = run.phase is Phase.THINKING
         pieces = [Piece(run.phase, reasoning)] if reasoning else []
         if content and self.server_splits:
-            run.splitter.phase = Phase.ANSWER  # the server's reasoning is over
-            pieces.append(Piece(Phase.ANSWER, content))
-        elif content:
+            run.splitter.phase = Phase.ANSWER  # the server's reasoning is over; a marker it left is dropped
+        if content:
             pieces += run.splitter.feed(-1, content)
         if was_thinking and (reasoning or not self.server_splits):  # the chunk holding `</think>` is thinking
             run.thinking_tokens += 1

@@ -22,7 +22,9 @@ CASES = [
     ("never closes its thinking", "never closes its thinking", ""),
     ("glued</think>\n\nAnswer: 42", "glued", "\n\nAnswer: 42"),
     ("a < b and </thin is not it</think>ok", "a < b and </thin is not it", "ok"),
-    ("two markers</think>x</think>y", "two markers", "x</think>y"),
+    # A model cut short by the budget often closes its thinking again: no raw marker in the answer.
+    ("two markers</think>x</think>y", "two markers", "xy"),
+    ("</think>a</th<b>", "", "a</th<b>"),
     ("ends with a partial marker </thi", "ends with a partial marker </thi", ""),
     ("émoji 🧠 and 数学</think>答案 ✓", "émoji 🧠 and 数学", "答案 ✓"),
 ]
@@ -58,6 +60,14 @@ def test_text_mode_holds_back_no_more_than_a_marker_prefix():
     pieces = splitter.feed(0, "long thinking text ending in </th")
     assert "".join(p.text for p in pieces) == "long thinking text ending in "
     assert splitter.feed(0, "x")[0].text == "</thx"
+
+
+def test_id_mode_drops_a_second_marker_token():
+    splitter = Splitter(marker_ids=[7])
+    pieces = [*splitter.feed(1, "thought"), *splitter.feed(7, "</think>"), *splitter.feed(2, "x"),
+              *splitter.feed(7, "</think>"), *splitter.feed(3, "y")]
+    assert [(p.phase, p.text) for p in pieces] == [(Phase.THINKING, "thought"), (Phase.ANSWER, "x"),
+                                                   (Phase.ANSWER, "y")]
 
 
 def test_id_mode_on_real_tokens(tiny_tokenizer):

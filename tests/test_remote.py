@@ -289,6 +289,38 @@ def test_a_server_reasoning_field_is_the_thinking(field):
     assert (result["stats"].thinking_tokens, result["stats"].answer_tokens) == (2, 1)
 
 
+@pytest.mark.parametrize("pieces", [
+    # R1V3: no reasoning parser, and `</think>` arrives in pieces; the model closes its thinking twice
+    [("", "Two and two</"), ("", "think>\n\nFour"), ("", "</th"), ("", "ink>.")],
+    # a reasoning parser that leaves a marker in the content
+    [("Two and two", ""), ("", "</think>\n\nFour."), ("", "</think>")],
+])
+def test_no_raw_marker_reaches_the_answer(pieces):
+    chunks = [chat_chunk(content=content or None, reasoning=reasoning or None) for reasoning, content in pieces]
+    with FakeServer(lambda path, body: (200, [*chunks, chat_chunk(finish="stop"), "[DONE]"])) as fake:
+        result = collect(RemoteEngine(fake.endpoint, model="fake", timeout_s=5).stream(ask()))
+    assert (result["thinking"], result["answer"]) == ("Two and two", "Four.")
+
+
+@pytest.mark.parametrize("model, shown", [(None, "remote model"), ("/srv/models/r1v3-awq/", "r1v3-awq"),
+                                         ("my-finetune", "my-finetune")])
+def test_visitors_see_the_model_name_never_the_endpoint(model, shown):
+    import app
+    from ui.handlers import ModelSlot
+
+    with FakeServer(lambda path, body: (200, [])) as fake:
+        argv = ["--backend", "openai", "--endpoint", fake.endpoint] + (["--model", model] if model else [])
+        args = app.parse_args(argv)
+        slot = ModelSlot(app.remote_engine_factory(args), app.remote_info(args))
+        seen = []
+        slot._report = lambda status: seen.append(status)  # what the status line shows while connecting
+        slot.start()
+        assert slot.wait(10)
+        lines = [slot.status_markdown(), *(status.message for status in seen)]
+    assert all(fake.endpoint not in line and "127.0.0.1" not in line for line in lines), lines
+    assert f"**Model:** {shown} · ready" == lines[0] and shown in lines[1]
+
+
 def test_usage_from_the_server_corrects_the_chunk_counts():
     usage = {"prompt_tokens": 11, "completion_tokens": 9, "total_tokens": 20}
     chunks = [chat_chunk(content="a"), chat_chunk(content="</think>"), chat_chunk(content="b", finish="stop"),

@@ -8,8 +8,8 @@ import pytest
 
 from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, Stats, Status,
                           ThinkingDelta)
-from ui.render import (LiveTurn, Throttle, TurnRecord, frames, history_messages, markdown_to_html,
-                       stats_line, thinking_title, thought_title, transcript_html, transcript_markdown)
+from ui.render import (LiveTurn, Throttle, TurnRecord, frames, history_messages, stats_line, thinking_title,
+                       thought_title)
 
 
 class FakeClock:
@@ -64,7 +64,7 @@ def test_every_finish_reason_has_words(reason):
 
 # ---- the live turn -----------------------------------------------------------------------------
 
-def test_live_turn_bubble_pending_then_done_with_duration():
+def test_live_turn_bubble_pending_then_done_with_its_duration_once():
     clock = FakeClock()
     live = LiveTurn("Sum of the dice?", ["/tmp/dice.png"], clock=clock)
     live.apply(Status("Preparing images…"))
@@ -79,8 +79,21 @@ def test_live_turn_bubble_pending_then_done_with_duration():
     messages = live.messages()
     assert [m["role"] for m in messages] == ["user", "user", "assistant", "assistant"]
     assert messages[0]["content"] == {"path": "/tmp/dice.png"}
-    assert messages[2]["metadata"] == {"title": "Thought for 14 s · 512 tokens", "status": "done", "duration": 14.2}
-    assert messages[3]["content"]["text"] == "The sum is $10$."
+    # no "duration": Gradio would add "(14.2s)" after a title that already says it
+    assert messages[2]["metadata"] == {"title": "Thought for 14 s · 512 tokens", "status": "done"}
+    assert messages[3]["content"]["text"] == "The sum is \\(10\\)."  # maths handed over as \(…\)
+
+
+def test_no_thought_bubble_once_over_when_there_was_no_thinking():
+    live = LiveTurn("Say hi <b>now</b>", [], clock=FakeClock())
+    live.apply(Status("Waiting for the model…"))
+    assert live.messages()[-1]["metadata"]["status"] == "pending"  # the bubble carries the status
+    live.apply(AnswerDelta("Hi.", 1))
+    assert [m.get("metadata") for m in live.messages()] == [None, None]
+    live.apply(Done(FinishReason.ANSWERED))
+    record = live.record()
+    assert [m["content"]["text"] for m in record.messages()] == ["Say hi &lt;b>now&lt;/b>", "Hi."]
+    assert all("metadata" not in m for m in history_messages([record]))
 
 
 def test_live_turn_budget_and_stop_while_thinking():
@@ -154,40 +167,12 @@ def test_frames_always_show_the_last_state_of_a_burst():
     assert burst.texts()[0] == "t0 t1 t2 t3 t4 t5 "
 
 
-# ---- exports -----------------------------------------------------------------------------------
+# ---- history -----------------------------------------------------------------------------------
 
 def _record(question: str, answer: str, thinking: str = "Let me see.") -> TurnRecord:
     return TurnRecord(question=question, images=("/tmp/x/dice.png",), thinking=thinking, answer=answer,
                       thinking_tokens=512, thought_s=14.0, budget_fired=True,
                       finish_reason=FinishReason.BUDGET_THEN_ANSWERED, stats=make_stats().as_dict())
-
-
-MATH = r"Inline $a*b*c$ and \(x_1 * y_2\), display $$\frac{a}{b}$$ and \[ \sum_{i=1}^n i \]."
-
-
-def test_markdown_export_keeps_math_and_the_thinking():
-    text = transcript_markdown([_record("What is 2 + 2?", MATH)], "tiny", "2025-01-01 10:00")
-    assert MATH in text
-    assert "<summary>Thought for 14 s · 512 tokens · thinking budget reached</summary>" in text
-    assert "![image 1](dice.png)" in text and "**Question:** What is 2 + 2?" in text
-
-
-def test_html_export_is_self_contained_and_escapes_user_text():
-    page = transcript_html([_record("<script>alert('x')</script> is *this* safe?", MATH)], "tiny",
-                           "2025-01-01", image_src=lambda path: "data:image/png;base64,AAAA")
-    assert page.startswith("<!doctype html>") and "<style>" in page
-    assert "<script" not in page.lower()
-    assert "&lt;script&gt;" in page and "<em>this</em>" in page
-    assert not re.search(r'(src|href)="(https?:)?//', page) and "<link" not in page
-    assert '<img src="data:image/png;base64,AAAA" alt="dice.png">' in page
-    for math in (r"$a*b*c$", r"\(x_1 * y_2\)", r"$$\frac{a}{b}$$", r"\[ \sum_{i=1}^n i \]"):
-        assert f'<span class="math">{math}</span>' in page
-
-
-def test_html_export_drops_unsafe_links_and_remote_images():
-    html = markdown_to_html("[click](javascript:alert(1)) ![pixel](https://example.com/p.png) [ok](https://a.b)")
-    assert "javascript:" not in html and "https://example.com" not in html
-    assert "[pixel]" in html and 'href="https://a.b"' in html
 
 
 def test_history_messages_rebuild_every_turn():
@@ -213,3 +198,20 @@ def test_live_speed_counts_tokens_per_second_since_the_first_token():
     clock.tick(1.0)
     live.apply(AnswerDelta("x", 20))
     assert live_status(live) == "*Answering · 20 tokens · 20.0 tokens/s*"
+
+
+def test_a_long_text_gets_fewer_frames_so_the_page_keeps_up():
+    from ui.render import DRAWN_CHARS_PER_S
+
+    clock = FakeClock()
+    throttle = Throttle(15, clock=clock)
+    throttle.mark()
+    clock.tick(0.1)
+    assert throttle.due(size=1_000)  # short text: 15 frames a second
+    assert not throttle.due(size=100_000)  # 100 KB: one frame per half second at most
+    clock.tick(100_000 / DRAWN_CHARS_PER_S)
+    assert throttle.due(size=100_000)
+    live = LiveTurn("q", [], clock=clock)
+    live.apply(ThinkingDelta("ab", 1))
+    live.apply(AnswerDelta("cde", 1))
+    assert live.size == 5

@@ -35,7 +35,7 @@ import gradio as gr
 from model.events import SEED_MAX, Done, Error, Event, FinishReason, GenerationOptions, Request, Status, UserFacingError
 from ui.handlers import live_status
 from ui.i18n import EN, LABEL, Words
-from ui.render import LATEX_DELIMITERS, LiveTurn, Throttle, finish_words, stats_line
+from ui.render import CHATBOT_OPTIONS, LiveTurn, Throttle, finish_words, stats_line
 from ui.sweep import answers_agree, budget_label, normalise_answer, parse_budgets
 from ui.uploads import image_path
 
@@ -290,7 +290,7 @@ def compare_view(handlers: "Handlers", info: "ModelInfo", second: "Engine | None
                                          elem_id=f"compare-budget-{side}")
                     temperature = gr.Slider(0, 2, value=info.defaults.temperature, step=0.05,
                                             label=LABEL("temperature.label"), elem_id=f"compare-temperature-{side}")
-                chatbot = gr.Chatbot(height=420, latex_delimiters=LATEX_DELIMITERS, buttons=["copy"],
+                chatbot = gr.Chatbot(height=420, **{**CHATBOT_OPTIONS, "buttons": ["copy"]},
                                      feedback_options=None, show_label=False, elem_id=f"compare-chat-{side}")
                 stats = gr.Markdown("", elem_id=f"compare-stats-{side}")
                 stop = gr.Button(LABEL("button.stop"), variant="stop", size="sm", elem_id=f"compare-stop-{side}")

@@ -35,8 +35,8 @@ from model.events import Done, Event, FinishReason, GenerationOptions, Request, 
 from ui.api import ReasonApi
 from ui.controls import options_from_controls
 from ui.i18n import Words
-from ui.render import (LiveTurn, TurnRecord, finish_words, history_messages, stats_line, tokens_text,
-                       transcript_html, transcript_markdown)
+from ui.exports import transcript_html, transcript_zip
+from ui.render import LiveTurn, TurnRecord, finish_words, history_messages, stats_line, tokens_text
 # EngineFactory, ModelInfo and Progress are re-exported: ui.layout, app.py and the tests import them from here.
 from ui.serving import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
                         ServingPolicy, safe_frames)
@@ -226,8 +226,9 @@ class Handlers:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
         folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
-        md_path, html_path = folder / "r1v-transcript.md", folder / "r1v-transcript.html"
-        md_path.write_text(transcript_markdown(records, self.slot.info.name, exported), encoding="utf-8")
+        # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).
+        md_path, html_path = folder / "r1v-transcript.zip", folder / "r1v-transcript.html"
+        transcript_zip(records, self.slot.info.name, exported, md_path)
         html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))

@@ -30,7 +30,7 @@ from ui.i18n import EN, EN_TEXTS, LABEL, LANGUAGES, TEXTS, Words, i18n, translat
 from ui.controls import CONTROL_NAMES
 from ui.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy,
                          turn_line)
-from ui.render import LATEX_DELIMITERS, history_messages
+from ui.render import CHATBOT_OPTIONS, history_messages
 from ui.sessions import session_of
 from ui.settings import THINKING_SLIDER_DEFAULT
 from ui.sweep import sweep_headers
@@ -124,7 +124,7 @@ def banner_text(info: ModelInfo, words: Words) -> str:
 
 
 def _chat_column(info: ModelInfo) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, latex_delimiters=LATEX_DELIMITERS,
+    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, **CHATBOT_OPTIONS,
                          buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
                          placeholder=LABEL("chat.placeholder"))
     box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",

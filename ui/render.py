@@ -9,39 +9,29 @@ Contract:
 - Messages are Gradio 6 message dicts; text goes in `{"type": "text"}` blocks so the Chatbot shows
   it verbatim (a bare string would be dedented) and a growing text stays a prefix of its next
   version, which keeps Gradio's streamed diffs to the appended part.
-- `transcript_markdown` / `transcript_html` export finished turns; the HTML is one self-contained
-  file (CSS and images inline, no scripts), with raw HTML in any text shown as text and TeX kept
-  with its delimiters.
+- Every text in a message (the question, the thinking, the answer) passes through
+  `ui.safe_text.shown`, the page's one rendering policy; the Chatbot showing them takes
+  `CHATBOT_OPTIONS`. A turn with no thinking has no thought bubble once it is over; the bubble's
+  title carries the duration (metadata "duration" is left out: Gradio would show it a second time).
+- Exports of finished turns are in `ui.exports`.
 Words come from a `Words` table (English unless another is passed); the model's text is never translated.
 Nothing here imports Gradio, torch or the engine; time comes from the `clock` passed in.
 """
 from __future__ import annotations
 
-import base64
-import html
-import mimetypes
-import re
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
-
-import markdown
-from markdown.treeprocessors import Treeprocessor
 
 from model.events import (AnswerDelta, BudgetReached, Done, Error, Event, FinishReason, Stats, Status,
                           ThinkingDelta, Turn)
 from ui.i18n import EN, Words
+from ui.safe_text import CHATBOT_OPTIONS, LATEX_DELIMITERS, markdown_to_html, shown  # noqa: F401 - the policy's home
+
+__all__ = ["CHATBOT_OPTIONS", "LATEX_DELIMITERS", "markdown_to_html", "shown"]  # and what is defined here
 
 Clock = Callable[[], float]
 MAX_UPDATES_PER_S = 15.0
-
-LATEX_DELIMITERS = [
-    {"left": "$$", "right": "$$", "display": True},
-    {"left": "\\[", "right": "\\]", "display": True},
-    {"left": "\\(", "right": "\\)", "display": False},
-    {"left": "$", "right": "$", "display": False},
-]
 
 # Shown in the chat under an answer that did not end normally.
 _ENDING_NOTES = {FinishReason.ANSWER_BUDGET, FinishReason.THINKING_UNFINISHED, FinishReason.STOPPED,
@@ -98,7 +88,8 @@ def stats_line(stats: Stats | dict, words: Words = EN) -> str:
 # ---- messages ----------------------------------------------------------------------------------
 
 def text_block(text: str) -> dict:
-    return {"type": "text", "text": text}
+    """A message's text as the Chatbot must get it: under the rendering policy."""
+    return {"type": "text", "text": shown(text)}
 
 
 def user_messages(question: str, images: Sequence[str]) -> list[dict]:
@@ -108,11 +99,15 @@ def user_messages(question: str, images: Sequence[str]) -> list[dict]:
     return messages
 
 
-def thought_message(thinking: str, title: str, done: bool, duration: float | None = None) -> dict:
-    metadata: dict = {"title": title, "status": "done" if done else "pending"}
-    if done and duration is not None:
-        metadata["duration"] = round(duration, 1)
+def thought_message(thinking: str, title: str, done: bool) -> dict:
+    metadata = {"title": title, "status": "done" if done else "pending"}
     return {"role": "assistant", "content": text_block(thinking), "metadata": metadata}
+
+
+def thought_shown(thinking: str, done: bool) -> bool:
+    """A bubble until the answer starts (it carries the status), and after only if there was thinking
+    (a forced `</think>` alone, as with a budget of 0, is no thinking to show)."""
+    return not done or bool(thinking.strip())
 
 
 def answer_message(answer: str, ending: FinishReason | None = None, words: Words = EN) -> dict:
@@ -144,7 +139,8 @@ class TurnRecord:
 
     def messages(self, words: Words = EN) -> list[dict]:
         out = user_messages(self.question, self.images)
-        out.append(thought_message(self.thinking, self.title(words), True, self.thought_s))
+        if thought_shown(self.thinking, True):
+            out.append(thought_message(self.thinking, self.title(words), True))
         if self.answer or self.finish_reason in _ENDING_NOTES:
             out.append(answer_message(self.answer, self.finish_reason, words))
         return out
@@ -165,6 +161,7 @@ class LiveTurn:
         self.thinking, self.answer = "", ""
         self._thinking_queue: list[str] = []
         self._answer_queue: list[str] = []
+        self.size = 0  # characters of thinking and answer so far
         self.thinking_tokens = self.answer_tokens = 0
         self.thinking_started: float | None = None
         self.thought_s: float | None = None  # set when the answer starts (or the run ends)
@@ -180,6 +177,7 @@ class LiveTurn:
             if first:
                 self.thinking_started = self.clock()
             self._thinking_queue.append(event.text)
+            self.size += len(event.text)
             self.thinking_tokens = event.tokens
             return first
         if isinstance(event, AnswerDelta):
@@ -187,6 +185,7 @@ class LiveTurn:
             if first:
                 self.thought_s = self._thinking_elapsed()
             self._answer_queue.append(event.text)
+            self.size += len(event.text)
             self.answer_tokens = event.tokens
             return first
         return self._apply_control(event)
@@ -248,7 +247,8 @@ class LiveTurn:
         self._flush()
         done = self.thought_s is not None
         out = user_messages(self.question, self.images)
-        out.append(thought_message(self.thinking, self.title, done, self.thought_s))
+        if thought_shown(self.thinking, done):
+            out.append(thought_message(self.thinking, self.title, done))
         if self.answer or (self.finish in _ENDING_NOTES):
             out.append(answer_message(self.answer, self.finish, self.words))
         return out
@@ -263,16 +263,22 @@ class LiveTurn:
         )
 
 
+# The browser re-reads a whole message on every frame (marked's lexer, the maths regex), so a long
+# text gets fewer frames: at most one per `size / DRAWN_CHARS_PER_S` seconds, else a page that draws
+# slower than the frames arrive falls behind and shows the end of a 2 s answer ~30 s late.
+DRAWN_CHARS_PER_S = 200_000
+
+
 class Throttle:
-    """Allows one update per `1 / max_per_s` seconds of `clock`."""
+    """Allows one update per `1 / max_per_s` seconds of `clock`, fewer for a long text."""
 
     def __init__(self, max_per_s: float = MAX_UPDATES_PER_S, clock: Clock = time.monotonic):
         self.interval, self.clock = 1.0 / max_per_s, clock
         self.last: float | None = None
 
-    def due(self) -> bool:
+    def due(self, size: int = 0) -> bool:
         now = self.clock()
-        return self.last is None or now - self.last >= self.interval
+        return self.last is None or now - self.last >= max(self.interval, size / DRAWN_CHARS_PER_S)
 
     def mark(self) -> None:
         self.last = self.clock()
@@ -284,103 +290,9 @@ def frames(events: Iterable[Event], live: LiveTurn, throttle: Throttle) -> Itera
     for event in events:
         urgent = live.apply(event)
         unshown = True
-        if urgent or throttle.due():
+        if urgent or throttle.due(live.size):
             throttle.mark()
             unshown = False
             yield live
     if unshown:
         yield live
-
-
-# ---- transcript export -------------------------------------------------------------------------
-
-_MATH = re.compile(r"\$\$.+?\$\$|\\\[.+?\\\]|\\\(.+?\\\)|(?<![\\$])\$[^$\n]+?\$", re.S)
-_SAFE_SCHEMES = ("http://", "https://", "mailto:", "#")
-
-
-class _SafeLinks(Treeprocessor):
-    """Drops links to unsafe schemes and replaces images by their alt text (no remote loads)."""
-
-    def run(self, root):
-        for element in root.iter():
-            if element.tag == "img":
-                alt = element.get("alt") or "image"
-                element.tag, element.text = "span", f"[{alt}]"
-                element.attrib.clear()
-            elif element.tag == "a" and not element.get("href", "").lower().startswith(_SAFE_SCHEMES):
-                element.attrib.pop("href", None)
-
-
-def markdown_to_html(text: str) -> str:
-    """Markdown -> HTML with raw HTML shown as text, TeX kept verbatim with its delimiters."""
-    stash: list[str] = []
-
-    def keep(match: re.Match) -> str:
-        stash.append(match.group(0))
-        return f"R1VMATH{len(stash) - 1}X"
-
-    converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
-    converter.preprocessors.deregister("html_block")
-    converter.inlinePatterns.deregister("html")
-    converter.treeprocessors.register(_SafeLinks(converter), "r1v_safe_links", 0)
-    body = converter.convert(_MATH.sub(keep, text))
-    return re.sub(r"R1VMATH(\d+)X",
-                  lambda m: f'<span class="math">{html.escape(stash[int(m.group(1))])}</span>', body)
-
-
-def image_data_uri(path: str) -> str:
-    mime = mimetypes.guess_type(path)[0] or "image/png"
-    return f"data:{mime};base64,{base64.b64encode(Path(path).read_bytes()).decode('ascii')}"
-
-
-def transcript_markdown(records: Sequence[TurnRecord], model_name: str, exported: str) -> str:
-    out = [f"# R1V demo transcript\n\nModel: {model_name} · exported {exported}\n"]
-    for number, record in enumerate(records, 1):
-        out.append(f"## Turn {number}\n")
-        out += [f"![image {i}]({Path(path).name})\n" for i, path in enumerate(record.images, 1)]
-        out.append(f"**Question:** {record.question}\n")
-        out.append(f"<details><summary>{html.escape(record.title())}</summary>\n\n{record.thinking}\n\n</details>\n")
-        out.append(f"**Answer:**\n\n{record.answer or '*(no answer)*'}\n")
-        if record.stats:
-            out.append(f"*{stats_line(record.stats)}*\n")
-    return "\n".join(out)
-
-
-def transcript_html(records: Sequence[TurnRecord], model_name: str, exported: str,
-                    image_src: Callable[[str], str] = image_data_uri) -> str:
-    turns = "\n".join(_turn_html(n, record, image_src) for n, record in enumerate(records, 1))
-    title = html.escape(f"R1V demo transcript · {model_name}")
-    return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"<title>{title}</title><style>{EXPORT_CSS}</style></head>\n<body><main>"
-            f"<h1>R1V demo transcript</h1><p class=\"meta\">Model: {html.escape(model_name)} · "
-            f"exported {html.escape(exported)}</p>\n{turns}\n</main></body></html>\n")
-
-
-def _turn_html(number: int, record: TurnRecord, image_src: Callable[[str], str]) -> str:
-    images = "".join(f'<img src="{html.escape(image_src(path))}" alt="{html.escape(Path(path).name)}">'
-                     for path in record.images)
-    stats = f'<p class="stats">{html.escape(stats_line(record.stats))}</p>' if record.stats else ""
-    answer = markdown_to_html(record.answer) if record.answer else "<p><em>(no answer)</em></p>"
-    return (f'<section class="turn"><h2>Turn {number}</h2>'
-            f'<div class="question"><div class="images">{images}</div>{markdown_to_html(record.question)}</div>'
-            f'<details><summary>{html.escape(record.title())}</summary>'
-            f'<div class="thinking">{markdown_to_html(record.thinking)}</div></details>'
-            f'<div class="answer">{answer}</div>{stats}</section>')
-
-
-EXPORT_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;background:#f7f7f8;color:#1f2328;margin:0}
-main{max-width:860px;margin:0 auto;padding:24px}
-h1{font-size:1.5rem;margin:0 0 4px} .meta,.stats{color:#667085;font-size:.875rem}
-.turn{background:#fff;border:1px solid #e4e7ec;border-radius:12px;padding:16px 20px;margin:16px 0}
-.turn h2{font-size:1rem;color:#667085;margin:0 0 8px}
-.question{background:#eef4ff;border-radius:10px;padding:8px 14px}
-.images img{max-width:240px;max-height:240px;margin:6px 8px 6px 0;border-radius:6px;border:1px solid #d0d5dd}
-details{margin:12px 0;border-left:3px solid #d0d5dd;padding-left:12px}
-summary{cursor:pointer;color:#475467;font-weight:600}
-.thinking{color:#475467;font-size:.92rem}
-.math{font-family:"Latin Modern Math","STIX Two Math",serif;background:#f2f4f7;padding:0 3px;border-radius:3px}
-pre{background:#f2f4f7;padding:10px;border-radius:8px;overflow:auto}
-table{border-collapse:collapse} td,th{border:1px solid #d0d5dd;padding:4px 8px}
-"""
