@@ -134,6 +134,7 @@ class _StopWhen(StoppingCriteria):
 
     def __init__(self, run: _Run):
         self.run = run
+        self._answers: dict[bool, torch.BoolTensor] = {}  # made once: generate() only reads them
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         run = self.run
@@ -144,7 +145,11 @@ class _StopWhen(StoppingCriteria):
             run.stopped = True
         stop = (run.cancel.is_set() or run.stopped or run.timed_out
                 or run.tracker.answer_tokens >= run.answer_budget)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        answer = self._answers.get(stop)
+        if answer is None:
+            answer = self._answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
+                                                      device=input_ids.device)
+        return answer
 
 
 class LocalEngine:
