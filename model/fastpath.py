@@ -118,11 +118,13 @@ class FastPath:
         """Drop the caches (after an out-of-memory error); the next request allocates afresh."""
         self._caches.clear()
 
-    def warm_up(self, model: torch.nn.Module, pad_token_id: int, progress: Callable[[Status], None]) -> None:
-        """Compile the decoding step for every cache length now, not in someone's first question."""
+    def warm_up(self, model: torch.nn.Module, pad_token_id: int, progress: Callable[[Status], None],
+                lengths: list[int] | None = None) -> None:
+        """Compile the decoding step for every cache length (or those given) now, not in someone's
+        first question."""
         if not self.compile:
             return
-        lengths = cache_lengths(_context(model))
+        lengths = lengths or cache_lengths(_context(model))
         for index, length in enumerate(lengths, start=1):
             progress(Status(f"Compiling the decoding step ({index} of {len(lengths)}, {length:,} tokens of "
                             "context); this happens once per start…", "load.compiling",
