@@ -41,7 +41,7 @@ from transformers.generation.streamers import BaseStreamer  # noqa: E402
 from model.checkpoint import IMAGE_CONTEXT_TOKEN, translate_config  # noqa: E402
 from model.engine import LocalEngine  # noqa: E402
 from model.events import GenerationOptions, Request, Stats  # noqa: E402
-from model.fastpath import make_fast_path  # noqa: E402
+from model.fastpath import attention_implementation, make_fast_path  # noqa: E402
 from model.loader import LoadedModel, load_tokenizer, read_config  # noqa: E402
 from model.registry import TINY_PATH, by_name  # noqa: E402
 
@@ -107,11 +107,11 @@ def weight_bytes(model: torch.nn.Module) -> dict[str, int]:
 
 def materialise(config, device: torch.device, dtype: torch.dtype) -> torch.nn.Module:
     with torch.device("meta"):
-        model = InternVLForConditionalGeneration(config)
+        model = InternVLForConditionalGeneration(config).to(dtype)  # bf16 before any byte is allocated
     model.to_empty(device=device)
     with torch.no_grad():
         model.init_weights()  # transformers' own init, rotary frequencies included
-    return model.to(dtype).eval()
+    return model.eval()
 
 
 def copy_bandwidth(device: torch.device, gigabytes: float) -> float:
@@ -152,7 +152,8 @@ def make_loaded(shape: str, device: torch.device, meta: bool = False) -> LoadedM
     tokenizer = load_tokenizer(TINY_PATH, read_config(TINY_PATH), "official")
     config = build_config(shape, tokenizer)
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
-    config.text_config._attn_implementation = config.vision_config._attn_implementation = "sdpa"
+    config.text_config._attn_implementation = attention_implementation(device.type)  # as the loader picks
+    config.vision_config._attn_implementation = "sdpa"
     if meta:
         with torch.device("meta"):
             model = InternVLForConditionalGeneration(config)
@@ -211,19 +212,29 @@ def describe(device: torch.device) -> str:
     return torch.cuda.get_device_name(0) if device.type == "cuda" else "CPU"
 
 
+def note(what: str, value: float) -> float:
+    """Each measurement as it is taken, so a run cut short by a timeout still tells what it got."""
+    print(f"measured {what}: {value:.4g}", flush=True)
+    return value
+
+
 def run(args) -> dict:
     device = torch.device("cuda" if torch.cuda.is_available() and args.shape != "tiny" else "cpu")
     results: dict = {"device": describe(device)}
-    results["bandwidth"] = copy_bandwidth(device, 4.0 if device.type == "cuda" else 0.25)
+    results["bandwidth"] = note("copy bandwidth B/s", copy_bandwidth(device, 4.0 if device.type == "cuda" else 0.25))
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
     loaded = make_loaded(args.shape, device)
+    results["attention"] = loaded.model.config.text_config._attn_implementation
     results["bytes"] = weight_bytes(loaded.model)
     engine_request = request(loaded, args.decode_tokens, args.question_tokens)
     from model.inputs import prepare_input
 
     prepared = prepare_input(loaded, engine_request)
     results["prompt_tokens"], results["tiles"] = int(prepared.input_ids.shape[1]), prepared.tiles_per_image
-    results["prefill_s"] = prefill_seconds(loaded, prepared)
-    results["bare_dynamic"] = bare_decode(loaded, prepared, args.decode_tokens, {})
+    results["prefill_s"] = note("prefill s", prefill_seconds(loaded, prepared))
+    results["bare_dynamic"] = note("bare dynamic tok/s", bare_decode(loaded, prepared, args.decode_tokens, {}))
     fast = make_fast_path(device, False if args.no_compile else None)
     needed = results["prompt_tokens"] + args.decode_tokens
     lengths = sorted({fast.cache_length(loaded.model, needed + extra) for extra in (0, 64)})  # 64: forced tokens
@@ -231,7 +242,9 @@ def run(args) -> dict:
     fast.warm_up(loaded.model, loaded.tokenizer.pad_token_id, lambda status: print(status.message, flush=True),
                  lengths=lengths)
     results["compile_s"], results["compiled"], results["cache_tokens"] = time.perf_counter() - started, fast.compile, lengths
-    results["bare_fast"] = bare_decode(loaded, prepared, args.decode_tokens, fast.generate_kwargs(loaded.model, needed))
+    note("compile s", results["compile_s"])
+    results["bare_fast"] = note("bare fast tok/s", bare_decode(loaded, prepared, args.decode_tokens,
+                                                                fast.generate_kwargs(loaded.model, needed)))
     engine = LocalEngine(loaded, fast=fast)
     stats = next(event for event in engine.stream(engine_request) if isinstance(event, Stats))
     results["engine_fast"], results["engine_ttft_s"] = stats.tokens_per_s, stats.ttft_s
@@ -246,7 +259,8 @@ def print_table(results: dict, shape: str) -> None:
     print(f"shape {shape} on {results['device']}; weights read per token {sizes['decode'] / 1e9:.2f} GB "
           f"(vision {sizes['vision'] / 1e9:.2f} GB, embedding {sizes['embedding'] / 1e9:.2f} GB); prompt "
           f"{results['prompt_tokens']} tokens, tiles {results['tiles']}; static cache {results['cache_tokens']} tokens, "
-          f"compile {'on' if results['compiled'] else 'off'} ({results['compile_s']:.1f} s warm-up)")
+          f"attention {results['attention']}, compile {'on' if results['compiled'] else 'off'} "
+          f"({results['compile_s']:.1f} s warm-up)")
     print(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + write) -> limit {limit:.2f} tokens/s")
     print(f"{'measure':<36}{'value':>12}{'unit':>8}{'of limit':>10}{'/ bare fast':>13}")
     rows = [("prefill 12 tiles + thumbnail (TTFT)", results["prefill_s"], "s", None, None),
@@ -296,6 +310,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.dry_run:
         dry_run(args)
+        return
+    if args.shape != "tiny" and not torch.cuda.is_available():
+        print(f"--shape {args.shape} needs a CUDA GPU (its bf16 weights alone are ~77 GB); "
+              "without one, use --dry-run or --shape tiny.")
         return
     results = run(args)
     print_table(results, args.shape)
