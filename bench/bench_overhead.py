@@ -22,6 +22,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -70,14 +71,14 @@ def engine_run(engine: LocalEngine, request: Request) -> tuple[tuple[float, floa
     return since(started), stats.thinking_tokens + stats.answer_tokens
 
 
-def bare_run(engine: LocalEngine, request: Request, tokens: int, extra: dict) -> tuple[float, float]:
+def bare_run(engine: LocalEngine, request: Request, tokens: int, extra: Callable[[], dict]) -> tuple[float, float]:
     started = clocks()
     prepared = prepare_input(engine.loaded, request)
     with torch.inference_mode():
         engine.loaded.model.generate(
             input_ids=prepared.input_ids, attention_mask=torch.ones_like(prepared.input_ids),
             pixel_values=prepared.pixel_values, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens,
-            pad_token_id=engine.loaded.tokenizer.pad_token_id, **extra)
+            pad_token_id=engine.loaded.tokenizer.pad_token_id, **extra())
     return since(started)
 
 
@@ -86,7 +87,7 @@ def spread(values: list[float]) -> str:
     return f"{quartiles[0]:.3f}-{quartiles[2]:.3f}"
 
 
-def measure(engine: LocalEngine, request: Request, reps: int, extra: dict) -> tuple[dict, dict, int]:
+def measure(engine: LocalEngine, request: Request, reps: int, extra: Callable[[], dict]) -> tuple[dict, dict, int]:
     """ms/token per path: {"wall": [...], "cpu": [...]}, one value per repetition."""
     engine_ms, bare_ms = {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
     count = engine_run(engine, request)[1]  # warm-up; the count is the same every time (greedy)
@@ -126,13 +127,14 @@ def main() -> None:
     print_table(engine_ms, bare_ms, count, args)
 
 
-def make_engine(loaded: LoadedModel, fast: bool) -> tuple[LocalEngine, dict]:
+def make_engine(loaded: LoadedModel, fast: bool) -> tuple[LocalEngine, Callable[[], dict]]:
+    """The engine and the extra generate() arguments of its bare twin (made afresh per run)."""
     if not fast:
-        return LocalEngine(loaded), {}
+        return LocalEngine(loaded), dict
     from model.fastpath import FastPath
 
     fast_path = FastPath(compile=False)
-    return LocalEngine(loaded, fast=fast_path), fast_path.generate_kwargs(loaded, CONTEXT // 2)
+    return LocalEngine(loaded, fast=fast_path), lambda: fast_path.generate_kwargs(loaded.model, CONTEXT // 2)
 
 
 def print_table(engine_ms: dict, bare_ms: dict, count: int, args) -> None:
