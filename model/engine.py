@@ -239,7 +239,8 @@ class LocalEngine:
         streamer = _EventStreamer(run)
         try:
             torch.manual_seed(seed)
-            self.loaded.model.generate(**self._generate_kwargs(run, prepared, options, streamer))
+            with torch.inference_mode():  # generate() alone is only no_grad: every op then tracks versions
+                self.loaded.model.generate(**self._generate_kwargs(run, prepared, options, streamer))
         except torch.OutOfMemoryError:
             log.warning("out of memory", exc_info=True)
             if self.fast is not None:

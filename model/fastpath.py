@@ -130,7 +130,7 @@ class FastPath:
                             "context); this happens once per start…", "load.compiling",
                             {"index": index, "count": len(lengths), "tokens": length}))
             prompt = torch.full((1, 8), pad_token_id, dtype=torch.long, device=model.device)
-            with torch.no_grad():  # as in generate() itself, so the cache made here serves the requests
+            with torch.inference_mode():  # as the engine generates, so the cache made here serves it
                 model.generate(input_ids=prompt, attention_mask=torch.ones_like(prompt), do_sample=False,
                                max_new_tokens=WARM_UP_TOKENS, min_new_tokens=WARM_UP_TOKENS,
                                pad_token_id=pad_token_id, **self._warm_kwargs(model, length))
