@@ -3,7 +3,8 @@
 `LocalEngine.stream(request)` is a generator of events (see model/events.py). Its phases:
   1. wait for the model in arrival order (FairLock), yielding `Status` with the place in line;
   2. validate and tile the images, build the prompt (errors -> `Error(kind="input")`);
-  3. run one `model.generate` in a worker thread; a streamer of ours receives token ids, decodes
+  3. run one `model.generate` in a worker thread (on the fast path of model/fastpath.py when one
+     is given: static cache, compiled step); a streamer of ours receives token ids, decodes
      them incrementally, splits thinking from answer and feeds the budget processor;
   4. yield deltas as they arrive, then `Stats` and `Done`.
 Closing the generator (Stop, a closed tab, a client's cancel) sets the cancel flag that a

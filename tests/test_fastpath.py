@@ -161,3 +161,16 @@ def test_compiled_path_warms_up_at_load_and_gives_the_plain_tokens(compiled, pla
         assert (fast["thinking"], fast["answer"]) == (slow["thinking"], slow["answer"])
         assert fast["stats"].budget_fired == slow["stats"].budget_fired
     assert counters["stats"]["unique_graphs"] == graphs  # no compile inside anyone's question
+
+
+def test_the_app_factory_builds_a_fast_engine_when_asked(tiny_folder):  # noqa: F811
+    import app
+    from model.registry import ModelSpec, by_name
+
+    spec = ModelSpec(**{**by_name("tiny").__dict__, "source": str(tiny_folder)})
+    statuses: list[Status] = []
+    engine = app.engine_factory(spec, 60, "", "on", False)(statuses.append)
+    assert engine.fast is not None and not engine.fast.compile
+    assert statuses[-1].key == "load.ready" and "load.compiling" not in [s.key for s in statuses]
+    assert app.engine_factory(spec, 60, "", "off")(statuses.append).fast is None
+    assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
