@@ -73,6 +73,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--compare-endpoint", default=_env("COMPARE_ENDPOINT", None),
                         help="a second OpenAI-compatible server (e.g. R1V2 behind vLLM) for column B of the "
                              "Compare tab; both columns then stream at once")
+    parser.add_argument("--fast-path", choices=("auto", "on", "off"), default=_env("FAST_PATH", "auto"),
+                        help="static KV cache and compiled decoding (auto: on with a CUDA GPU)")
+    parser.add_argument("--no-compile", action="store_true", default=_env("COMPILE", "") in ("0", "false", "off"),
+                        help="fast path without torch.compile (which otherwise runs at load time, on CUDA)")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -139,17 +143,20 @@ def choose_model(name: str | None) -> tuple[registry.ModelSpec, Status | None]:
                         {"count": len(gpus), "gib": gib})
 
 
-def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "") -> Callable:
+def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: str = "", fast_path: str = "auto",
+                   compile: bool | None = None) -> Callable:
     """(progress) -> LocalEngine; run by the page in a background thread."""
 
     def load_engine(progress: Callable[[str], None]):
         from model.engine import LocalEngine
+        from model.fastpath import setup_fast_path
         from model.loader import load
 
         loaded = load(spec, quantization=quantization, progress=progress)
+        fast = setup_fast_path(loaded, fast_path, compile, progress)
         progress(Status(f"{spec.name} is ready on {loaded.device_label}.", "load.ready",
                         {"name": spec.name, "device": loaded.device_label}))
-        return LocalEngine(loaded, max_seconds=max_seconds)
+        return LocalEngine(loaded, max_seconds=max_seconds, fast=fast)
 
     return load_engine
 
@@ -209,7 +216,8 @@ def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
     spec, note = choose_model(args.model)
     log.info("serving %s (%s)%s", spec.name, spec.source, f": {note.message}" if note else "")
     info = ModelInfo(name=spec.name, is_tiny=spec.is_tiny, note=note or "", defaults=served_defaults(spec))
-    return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization), info
+    return ZERO_GPU_ENGINE or engine_factory(spec, args.max_seconds, args.quantization, args.fast_path,
+                                                 False if args.no_compile else None), info
 
 
 # Sessions whose state Gradio keeps in memory (its default, 10,000, holds ~80 KB each); the oldest go first.

@@ -3,7 +3,8 @@
 `LocalEngine.stream(request)` is a generator of events (see model/events.py). Its phases:
   1. wait for the model in arrival order (FairLock), yielding `Status` with the place in line;
   2. validate and tile the images, build the prompt (errors -> `Error(kind="input")`);
-  3. run one `model.generate` in a worker thread; a streamer of ours receives token ids, decodes
+  3. run one `model.generate` in a worker thread (on the fast path of model/fastpath.py when one
+     is given: static cache, compiled step); a streamer of ours receives token ids, decodes
      them incrementally, splits thinking from answer and feeds the budget processor;
   4. yield deltas as they arrive, then `Stats` and `Done`.
 Closing the generator (Stop, a closed tab, a client's cancel) sets the cancel flag that a
@@ -28,6 +29,7 @@ from transformers.generation.streamers import BaseStreamer
 from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
                           Prepared, Request, Stats, Status, ThinkingDelta, UserFacingError, decide_finish)
 from model.fairlock import FairLock
+from model.fastpath import FastPath
 from model.inputs import PreparedInput, prepare_input
 from model.loader import LoadedModel
 from model.reasoning import (BudgetProcessor, IncrementalDecoder, Phase, ReasoningTracker, Splitter,
@@ -134,6 +136,7 @@ class _StopWhen(StoppingCriteria):
 
     def __init__(self, run: _Run):
         self.run = run
+        self._answers: dict[bool, torch.BoolTensor] = {}  # made once: generate() only reads them
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs) -> torch.BoolTensor:
         run = self.run
@@ -144,13 +147,20 @@ class _StopWhen(StoppingCriteria):
             run.stopped = True
         stop = (run.cancel.is_set() or run.stopped or run.timed_out
                 or run.tracker.answer_tokens >= run.answer_budget)
-        return torch.full((input_ids.shape[0],), stop, dtype=torch.bool, device=input_ids.device)
+        answer = self._answers.get(stop)
+        if answer is None:
+            answer = self._answers[stop] = torch.full((input_ids.shape[0],), stop, dtype=torch.bool,
+                                                      device=input_ids.device)
+        return answer
 
 
 class LocalEngine:
-    def __init__(self, loaded: LoadedModel, max_seconds: float = DEFAULT_MAX_SECONDS):
+    """`fast`: the static-cache (and compiled) decode path of model/fastpath.py; None: dynamic cache."""
+
+    def __init__(self, loaded: LoadedModel, max_seconds: float = DEFAULT_MAX_SECONDS, fast: FastPath | None = None):
         self.loaded = loaded
         self.max_seconds = max_seconds
+        self.fast = fast
         self.lock = FairLock()
         self.stop_ids = [i for i in (loaded.tokenizer.convert_tokens_to_ids(t) for t in loaded.spec.stop_tokens)
                          if i is not None and i != loaded.tokenizer.unk_token_id]
@@ -231,9 +241,12 @@ class LocalEngine:
         streamer = _EventStreamer(run)
         try:
             torch.manual_seed(seed)
-            self.loaded.model.generate(**self._generate_kwargs(run, prepared, options, streamer))
+            with torch.inference_mode():  # generate() alone is only no_grad: every op then tracks versions
+                self.loaded.model.generate(**self._generate_kwargs(run, prepared, options, streamer))
         except torch.OutOfMemoryError:
             log.warning("out of memory", exc_info=True)
+            if self.fast is not None:
+                self.fast.release()
             _release_memory()  # only here: a full gc.collect() costs ~0.2 s per request
             streamer.send(Error(_oom_message(options.max_tiles), kind="oom", key="engine.oom",
                                 params={"max_tiles": options.max_tiles}))
@@ -253,10 +266,11 @@ class LocalEngine:
             "do_sample": True, "temperature": options.temperature, "top_p": options.top_p,
             "top_k": options.top_k or None,
         }
-        room = self._context_room(prepared.input_ids.shape[1])
+        prompt_tokens = prepared.input_ids.shape[1]
+        max_new_tokens = min(thinking_cap + forced + options.answer_budget + 1, self._context_room(prompt_tokens))
         kwargs = dict(
             input_ids=prepared.input_ids, attention_mask=torch.ones_like(prepared.input_ids),
-            max_new_tokens=min(thinking_cap + forced + options.answer_budget + 1, room),
+            max_new_tokens=max_new_tokens,
             repetition_penalty=options.repetition_penalty, eos_token_id=self.stop_ids,
             pad_token_id=self.loaded.tokenizer.pad_token_id or self.stop_ids[0],
             logits_processor=LogitsProcessorList([BudgetProcessor(run.tracker)]),
@@ -264,7 +278,9 @@ class LocalEngine:
             streamer=streamer, **sampling,
         )
         if prepared.pixel_values is not None:
-            kwargs["pixel_values"] = prepared.pixel_values
+            kwargs["pixel_values"] = prepared.pixel_values  # all tiles of all images: one vision batch
+        if self.fast is not None:
+            kwargs.update(self.fast.generate_kwargs(self.loaded.model, prompt_tokens + max_new_tokens))
         return kwargs
 
     def _context_room(self, prompt_tokens: int) -> int:

@@ -21,6 +21,7 @@ from transformers import (AutoTokenizer, InternVLConfig, InternVLForConditionalG
 from model.checkpoint import (IMAGE_CONTEXT_TOKEN, CheckpointError, SkyworkR1VForConditionalGeneration,
                               detect_layout, language_layer_count, official_device_map, translate_config)
 from model.events import Status
+from model.fastpath import attention_implementation
 from model.registry import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -114,12 +115,25 @@ def load(spec: ModelSpec, device: str = "auto", dtype: torch.dtype | None = None
         config, cls = translate_config(raw, image_token_id), SkyworkR1VForConditionalGeneration
     else:
         config, cls = InternVLConfig.from_pretrained(folder), InternVLForConditionalGeneration
-    model = cls.from_pretrained(folder, config=config, dtype=dtype, device_map=pick_device_map(config, device),
-                                **_quantization_kwargs(quantization, device)).eval()
+    model = _from_pretrained(cls, folder, config, device, dtype=dtype, device_map=pick_device_map(config, device),
+                             **_quantization_kwargs(quantization, device))
     if device != "cuda":
         model.to(device)
     template = spec.template if spec.template != "auto" else guess_template(raw, tokenizer)
     return _describe(spec, model, tokenizer, folder, layout, template, raw)
+
+
+def _from_pretrained(cls, folder: Path, config, device: str, **kwargs: Any):
+    """bf16 on CUDA (the caller's dtype), attention as `attention_implementation` picks; should
+    flash-attn be installed but refuse this model, sdpa instead."""
+    attention = attention_implementation(device)
+    try:
+        return cls.from_pretrained(folder, config=config, attn_implementation=attention, **kwargs).eval()
+    except (ImportError, ValueError) as error:
+        if attention == "sdpa":
+            raise
+        log.warning("attention %s unavailable (%s); using sdpa", attention, error)
+        return cls.from_pretrained(folder, config=config, attn_implementation="sdpa", **kwargs).eval()
 
 
 def _quantization_kwargs(quantization: str, device: str) -> dict[str, Any]:

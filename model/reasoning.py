@@ -34,24 +34,43 @@ class Phase(str, Enum):
 
 
 class IncrementalDecoder:
-    """Decode token by token over a short sliding window of ids."""
+    """Decode token by token over a short sliding window of ids.
+
+    The window's text before the newest token only changes when the window moves, so it is kept
+    (`_before`); a window of one token, the usual case, is looked up in a small memo. Each token
+    then costs one tokenizer call instead of two."""
+
+    _MEMO_MAX = 1 << 16
 
     def __init__(self, tokenizer: PreTrainedTokenizerBase, skip_special_tokens: bool = True):
         self._tokenizer = tokenizer
         self._skip = skip_special_tokens
         self._ids: list[int] = []
-        self._prefix = 0  # window start: context for tokenizers that need it
         self._read = 0  # ids before this were already returned as text
+        self._before = ""  # the text of self._ids[:self._read]
+        self._memo: dict[int, str] = {}
 
     def push(self, token_id: int) -> str:
         self._ids.append(token_id)
-        before = self._decode(self._ids[self._prefix:self._read])
-        after = self._decode(self._ids[self._prefix:])
+        before = self._before
+        after = self._decode(self._ids)
         if len(after) <= len(before) or after.endswith("\ufffd"):
             return ""  # nothing printable yet (special token, or a partial character)
         self._ids = self._ids[self._read:]  # keep only the window
-        self._prefix, self._read = 0, len(self._ids)
+        self._read = len(self._ids)
+        self._before = self._decode_window()
         return after[len(before):]
+
+    def _decode_window(self) -> str:
+        if len(self._ids) != 1:
+            return self._decode(self._ids)
+        token_id = self._ids[0]
+        text = self._memo.get(token_id)
+        if text is None:
+            if len(self._memo) >= self._MEMO_MAX:
+                self._memo.clear()
+            text = self._memo[token_id] = self._decode(self._ids)
+        return text
 
     def _decode(self, ids: list[int]) -> str:
         return self._tokenizer.decode(ids, skip_special_tokens=self._skip) if ids else ""
@@ -146,11 +165,14 @@ class ReasoningTracker:
     _tail: list[int] = field(default_factory=list)
 
     def observe(self, ids: list[int] | torch.Tensor) -> None:
-        length = len(ids)
+        length = ids.shape[-1] if isinstance(ids, torch.Tensor) else len(ids)
         start = max(self._seen, self.prompt_len)
-        for position in range(start, length):
-            self._count(int(ids[position]))
-        self._seen = max(self._seen, length)
+        if start >= length:
+            return
+        new = ids[start:length]  # one slice and one host copy per step, not one per id
+        for token_id in (new.tolist() if isinstance(new, torch.Tensor) else new):
+            self._count(int(token_id))
+        self._seen = length
 
     def _count(self, token_id: int) -> None:
         if self.phase is Phase.THINKING:

@@ -178,6 +178,7 @@ EN_TEXTS: dict[str, str] = {
     "remote.timeout": "The model server at {endpoint} did not answer within {seconds} s; it may be busy. Please try again.",
     "remote.dropped": "The model server at {endpoint} closed the connection in the middle of the answer ({cause}). Please try again.",
     "remote.unreachable": "The model server at {endpoint} is not reachable ({cause}). Is it running, and is the endpoint right?",
+    "load.compiling": "Compiling the decoding step ({index} of {count}, {tokens} tokens of context); this happens once per start…",
     "load.starting": "Starting…",
     "load.downloading": "Downloading {source} (first run only; cached afterwards)…",
     "load.loading": "Loading {name} ({layout} format) onto {device}…",

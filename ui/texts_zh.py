@@ -164,6 +164,7 @@ ZH_TEXTS: dict[str, str] = {
     "remote.timeout": "位于 {endpoint} 的模型服务器在 {seconds} 秒内没有响应，可能正忙。请重试。",
     "remote.dropped": "位于 {endpoint} 的模型服务器在作答中途断开了连接（{cause}）。请重试。",
     "remote.unreachable": "无法连接位于 {endpoint} 的模型服务器（{cause}）。它在运行吗？地址正确吗？",
+    "load.compiling": "正在编译解码步骤（第 {index}/{count} 个，{tokens} 个 token 的上下文）；每次启动只需一次…",
     "load.starting": "正在启动…",
     "load.downloading": "正在下载 {source}（仅首次运行；之后使用缓存）…",
     "load.loading": "正在把 {name}（{layout} 格式）加载到 {device}…",
