@@ -19,6 +19,7 @@ from model.events import GenerationOptions, Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
+from ui.history import HistoryOptions
 from ui.layout import build_app, launch_kwargs
 from ui.zerogpu import ZeroGPUEngine
 
@@ -64,6 +65,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="put question text into the request log (debugging only)")
     parser.add_argument("--mcp", action="store_true", default=_env("MCP", "") not in ("", "0", "false"),
                         help="also serve /reason as an MCP tool at /gradio_api/mcp/")
+    parser.add_argument("--no-share-links", action="store_true",
+                        default=_env("SHARE_LINKS", "1").lower() in ("0", "false", "no", "off"),
+                        help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -196,7 +200,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args))
+                     policy=serving_policy(args), history=HistoryOptions.from_env(share_links=not args.no_share_links))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
 

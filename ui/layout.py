@@ -20,7 +20,9 @@ from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.i18n import EN, LABEL, LANGUAGES, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
+from ui import history_view
 from ui.handlers import Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy
+from ui.history import HistoryOptions
 from ui.render import LATEX_DELIMITERS, history_messages
 from ui.sweep import sweep_headers
 
@@ -38,12 +40,15 @@ def launch_kwargs() -> dict[str, Any]:
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
-              start_loading: bool = True, policy: ServingPolicy | None = None) -> gr.Blocks:
+              start_loading: bool = True, policy: ServingPolicy | None = None,
+              history: HistoryOptions | None = None) -> gr.Blocks:
     slot = ModelSlot(engine, info)
+    history = history or HistoryOptions.from_env()
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
         status, timer, language = _header(slot)
         records = gr.State(())
+        saved = history_view.panels(history)  # the side list of conversations, the replay of a shared answer
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=480):
                 with gr.Tabs(elem_id="views"):
@@ -54,7 +59,9 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
-        _wire(handlers, chat, controls, exports, records, status, timer)
+                share = history_view.share_controls(history)
+        answered = _wire(handlers, chat, controls, exports, records, status, timer)
+        history_view.wire_history(demo, handlers, history, chat, controls, records, saved, share, answered)
         _wire_views(handlers, chat, sweep, controls)
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)
@@ -179,7 +186,7 @@ def _export_buttons() -> list[gr.DownloadButton]:
     return [md, page]
 
 
-def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer) -> None:
+def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer) -> dict:
     outputs = [chat["chatbot"], chat["box"], records, chat["stats"]]
     private = {"api_visibility": "private"}
     # The page's own endpoints stay callable by clients (and tests) but are not documented, so the
@@ -198,6 +205,7 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     for event in (sent, regenerated, undone, cleared):
         event.then(handlers.exports, [records], exports, **private)
     timer.tick(handlers.status, None, [status, timer], queue=False, show_progress="hidden", **private)
+    return dict(sent=sent, regenerated=regenerated, undone=undone, cleared=cleared)
 
 
 # Component properties Gradio translates in the browser; the switch rewrites them from the server.
