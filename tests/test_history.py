@@ -132,7 +132,8 @@ def test_titles_and_the_listing():
     assert len(long) == 60 and long.endswith("…")
     store = saved(empty_store(), "a", [turn_to_dict(record(""))], now=0.0)
     (label, conv_id), = listing(store)
-    assert conv_id == "a" and label.startswith("(images only) · ")
+    assert conv_id == "a" and label.startswith("(images only) · ") and "answering" not in label
+    assert listing(with_pending(store, "a", "more?"))[0][0].endswith(" · answering…")
 
 
 def test_the_secret_is_made_once_readable_by_its_owner_alone(tmp_path):

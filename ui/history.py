@@ -3,8 +3,9 @@
 The store is the value of the page's `gr.BrowserState` (the browser's localStorage, encrypted there
 with the app's secret), a JSON dict, most recently updated conversation first:
 
-    {"version": 1, "conversations": [{"id", "title", "created", "updated", "turns": [turn, ...],
-                                      "pending": {"question", "started"}  (only while answering)}]}
+    {"version": 1, "current": id of the open conversation (what a reload shows; none: a new one),
+     "conversations": [{"id", "title", "created", "updated", "turns": [turn, ...],
+                        "pending": {"question", "started"}  (only while answering)}]}
 
 A turn is a `TurnRecord` as a dict plus the settings it was answered with (`turn_to_dict`).
 `turn_from_dict` reads one back; images the server no longer has (or never allowed) are kept apart
@@ -138,7 +139,10 @@ def parsed(value: Any) -> Store:
         return empty_store()
     conversations = [conv for conv in value.get("conversations") or [] if _well_formed(conv)]
     conversations.sort(key=lambda conv: conv["updated"], reverse=True)
-    return {"version": STORE_VERSION, "conversations": conversations}
+    store = {"version": STORE_VERSION, "conversations": conversations}
+    if value.get("current") is None or isinstance(value["current"], str):
+        store.update({"current": value["current"]} if "current" in value else {})
+    return store
 
 
 def _well_formed(conv: Any) -> bool:
@@ -152,7 +156,22 @@ def find(store: Store, conv_id: str | None) -> dict | None:
 
 
 def without(store: Store, conv_id: str | None) -> Store:
-    return {**store, "conversations": [conv for conv in store["conversations"] if conv["id"] != conv_id]}
+    current = store.get("current")
+    return {**store, "current": None if current == conv_id else current,
+            "conversations": [conv for conv in store["conversations"] if conv["id"] != conv_id]}
+
+
+def opened(store: Store, conv_id: str | None) -> Store:
+    """`store` with `conv_id` as the conversation a reload shows (None: a new, empty one)."""
+    return {**store, "current": conv_id}
+
+
+def current(store: Store) -> dict | None:
+    """The conversation a reload shows: the one last open (None after New or Delete); in a store that
+    never said, the newest."""
+    if "current" in store:
+        return find(store, store["current"])
+    return store["conversations"][0] if store["conversations"] else None
 
 
 def saved(store: Store, conv_id: str, turns: list[dict], now: float | None = None) -> Store:
@@ -164,7 +183,7 @@ def saved(store: Store, conv_id: str, turns: list[dict], now: float | None = Non
     old = find(store, conv_id) or {"id": conv_id, "created": now}
     conv = {"id": conv_id, "title": title_of(turns[0]["question"]), "created": old.get("created", now),
             "updated": now, "turns": turns}
-    return {**store, "conversations": [conv] + without(store, conv_id)["conversations"]}
+    return {**store, "current": conv_id, "conversations": [conv] + without(store, conv_id)["conversations"]}
 
 
 def with_pending(store: Store, conv_id: str, question: str, now: float | None = None) -> Store:
@@ -172,7 +191,7 @@ def with_pending(store: Store, conv_id: str, question: str, now: float | None = 
     now = time.time() if now is None else now
     old = find(store, conv_id) or {"id": conv_id, "created": now, "turns": [], "title": title_of(question)}
     conv = {**old, "updated": now, "pending": {"question": question, "started": now}}
-    return {**store, "conversations": [conv] + without(store, conv_id)["conversations"]}
+    return {**store, "current": conv_id, "conversations": [conv] + without(store, conv_id)["conversations"]}
 
 
 def merged_turns(records: tuple[TurnRecord, ...], stored: list[dict], settings: Mapping[str, Any]) -> list[dict]:
@@ -204,7 +223,8 @@ def size_of(value: Any) -> int:
 
 def bounded(store: Store, max_conversations: int = MAX_CONVERSATIONS, max_bytes: int = MAX_STORE_BYTES) -> Store:
     """At most `max_conversations` and about `max_bytes` of JSON; the least recently updated go first."""
-    conversations = list(parsed(store)["conversations"])[:max_conversations]
+    base = parsed(store)
+    conversations = base["conversations"][:max_conversations]
     sizes = [size_of(conv) for conv in conversations]
     room = max_bytes - size_of(empty_store())
     while len(conversations) > 1 and sum(sizes) + len(sizes) > room:
@@ -212,7 +232,7 @@ def bounded(store: Store, max_conversations: int = MAX_CONVERSATIONS, max_bytes:
         sizes.pop()
     if conversations and sizes[0] > room:
         conversations[0] = _shrunk(conversations[0], room)
-    return {"version": STORE_VERSION, "conversations": conversations}
+    return {**base, "conversations": conversations}
 
 
 def _shrunk(conv: dict, room: int) -> dict:
@@ -231,11 +251,13 @@ def _shrunk(conv: dict, room: int) -> dict:
 
 
 def listing(store: Store, words: Words = EN) -> list[tuple[str, str]]:
-    """(label, id) per conversation, newest first: its title and when it was last updated."""
+    """(label, id) per conversation, newest first: its title, when it was last updated, and whether
+    it is still answering."""
     out = []
     for conv in store["conversations"]:
         when = time.strftime("%Y-%m-%d %H:%M", time.localtime(conv["updated"]))
-        out.append((f"{conv.get('title') or words('history.untitled')} · {when}", conv["id"]))
+        answering = words("history.answering") if conv.get("pending") else ""
+        out.append((f"{conv.get('title') or words('history.untitled')} · {when}{answering}", conv["id"]))
     return out
 
 

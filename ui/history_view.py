@@ -26,8 +26,8 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 from model.events import NO_LIMIT, UserFacingError
 from ui.controls import options_from_controls
 from ui.handlers import Handlers, live_status
-from ui.history import (HistoryOptions, bounded, empty_store, find, listing, merged_turns, new_id, parsed,
-                        restored, saved, turn_from_dict, turn_to_dict, with_pending, without)
+from ui.history import (HistoryOptions, bounded, current, empty_store, find, listing, merged_turns, new_id, parsed,
+                        opened, restored, saved, turn_from_dict, turn_to_dict, with_pending, without)
 from ui.i18n import LABEL, Words
 from ui.render import LATEX_DELIMITERS, history_messages, stats_line, text_block
 from ui.replay import phase_times, replay_frames
@@ -107,9 +107,9 @@ class HistoryView:
     def restore(self, value: Any, request: gr.Request):
         """On load: the newest conversation, with a note for an answer a reload interrupted."""
         words, store = self.words(request), self.bounded(parsed(value))
-        if not store["conversations"]:
+        conv = current(store)
+        if conv is None:
             return gr.skip(), gr.skip(), gr.skip(), new_id(), self.radio(store, None, words), store
-        conv = store["conversations"][0]
         records, pending = restored(conv, self.image_ok)
         messages, box = history_messages(records, words), gr.skip()
         if pending is not None:
@@ -134,20 +134,22 @@ class HistoryView:
         return store, self.radio(store, conv_id, self.words(request)), conv_id
 
     def open(self, chosen: str | None, value: Any, request: gr.Request):
-        conv = find(parsed(value), chosen)
+        store = parsed(value)
+        conv = find(store, chosen)
         if conv is None or self.handlers._running(request):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         records, _ = restored(conv, self.image_ok)
-        return history_messages(records, self.words(request)), records, conv["id"], ""
+        return history_messages(records, self.words(request)), records, conv["id"], "", opened(store, conv["id"])
 
     def new(self, value: Any, request: gr.Request):
         if self.handlers._running(request):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return [], (), new_id(), "", self.radio(parsed(value), None, self.words(request))
+            return (gr.skip(),) * 6
+        return ([], (), *self.fresh(value, request)[:2], "", opened(parsed(value), None))
 
     def fresh(self, value: Any, request: gr.Request):
         """After Clear: the next question starts a new conversation; the cleared one stays listed."""
-        return new_id(), self.radio(parsed(value), None, self.words(request))
+        store = opened(parsed(value), None)
+        return new_id(), self.radio(store, None, self.words(request)), store
 
     def delete(self, conv_id: str | None, value: Any, request: gr.Request):
         if self.handlers._running(request):
@@ -259,23 +261,30 @@ def _head(snapshot: dict, words: Words) -> str:
     return words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
 
 
-def wire_history(demo: gr.Blocks, handlers: Handlers, options: HistoryOptions, chat: dict, controls: list,
-                 records: gr.State, panels: dict, share: dict, answered: dict) -> HistoryView:
+def watch_questions(handlers: Handlers, options: HistoryOptions, chat: dict, panels: dict) -> HistoryView:
+    """Notes each question in the store as it is sent. Wire it before the answering events: the page
+    runs a trigger's events in the order they were wired, and the answering one empties the box."""
+    view, p = HistoryView(handlers, options), panels
+    gr.on([chat["box"].submit, chat["send"].click], view.mark_pending, [chat["box"], p["conv_id"], p["store"]],
+          [p["store"], p["list"], p["conv_id"]], queue=False, **private)
+    return view
+
+
+def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list, records: gr.State, panels: dict,
+                 share: dict, answered: dict) -> None:
     """Connects the side list, the store and Share to the chat; `answered` holds the chat's events
     (sent, regenerated, undone, cleared) after which the records are saved."""
-    view, p = HistoryView(handlers, options), panels
+    p = panels
     listed = [p["store"], p["list"], p["conv_id"]]
     demo.load(view.restore, [p["store"]], [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
               **private)
-    gr.on([chat["box"].submit, chat["send"].click], view.mark_pending, [chat["box"], p["conv_id"], p["store"]],
-          listed, queue=False, **private)
     for name in ("sent", "regenerated", "undone"):
         answered[name].then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
-    answered["cleared"].then(view.fresh, [p["store"]], [p["conv_id"], p["list"]], **private)
-    p["list"].input(view.open, [p["list"], p["store"]], [chat["chatbot"], records, p["conv_id"], chat["stats"]],
-                    **private)
-    p["new"].click(view.new, [p["store"]], [chat["chatbot"], records, p["conv_id"], chat["stats"], p["list"]],
-                   **private)
+    answered["cleared"].then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)
+    p["list"].input(view.open, [p["list"], p["store"]],
+                    [chat["chatbot"], records, p["conv_id"], chat["stats"], p["store"]], **private)
+    p["new"].click(view.new, [p["store"]],
+                   [chat["chatbot"], records, p["conv_id"], p["list"], chat["stats"], p["store"]], **private)
     p["delete"].click(view.delete, [p["conv_id"], p["store"]],
                       [p["store"], p["list"], chat["chatbot"], records, p["conv_id"], chat["stats"]], **private)
     share["button"].click(view.share, [records, p["conv_id"], p["store"]], [share["result"]], **private)
@@ -284,4 +293,3 @@ def wire_history(demo: gr.Blocks, handlers: Handlers, options: HistoryOptions, c
                                         p["shared"]], concurrency_id="replay", concurrency_limit=16, **private)
     p["again"].click(view.replay, [p["shared"], p["at_once"]], replayed, concurrency_id="replay", **private)
     p["drop"].click(view.delete_share, [p["shared"]], [p["head"], p["chatbot"], p["tools"], p["stats"]], **private)
-    return view

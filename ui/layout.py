@@ -60,8 +60,9 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
                 share = history_view.share_controls(history)
+        kept = history_view.watch_questions(handlers, history, chat, saved)  # before _wire: see its docstring
         answered = _wire(handlers, chat, controls, exports, records, status, timer)
-        history_view.wire_history(demo, handlers, history, chat, controls, records, saved, share, answered)
+        history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
         _wire_views(handlers, chat, sweep, controls)
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, language, records, status, timer, chat, sweep, controls)

@@ -192,6 +192,7 @@ EN_TEXTS: dict[str, str] = {
     "history.delete": "Delete this conversation",
     "history.note": ("Kept in this browser only, not on the server; the oldest are dropped first "
                      "when the list is full."),
+    "history.answering": " · answering…",
     "history.untitled": "(images only)",
     "history.image_gone": "🖼️ *image no longer available*",
     "history.interrupted": ("*This answer was interrupted: the page was reloaded or closed while it ran. "

@@ -182,6 +182,7 @@ ZH_TEXTS: dict[str, str] = {
     "history.list": "以往的对话",
     "history.delete": "删除此对话",
     "history.note": "只保存在这个浏览器中，不在服务器上；列表满时最早的对话会先被删除。",
+    "history.answering": " · 回答中…",
     "history.untitled": "（仅图片）",
     "history.image_gone": "🖼️ *图片已不可用*",
     "history.interrupted": "*这个回答被中断了：运行时页面被刷新或关闭。问题已放回输入框，请重新发送。*",
