@@ -4,6 +4,7 @@ refuse ids that are not ids (no path is ever built from one)."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -133,3 +134,58 @@ def test_a_failed_write_leaves_no_half_snapshot(tmp_path, image):
 def test_limits_come_from_the_environment():
     limits = ShareLimits.from_env({"R1V_SHARE_DAYS": "7", "R1V_SHARE_MAX_COUNT": "9", "R1V_SHARE_MAX_MB": "2"})
     assert (limits.days, limits.max_count, limits.max_bytes) == (7.0, 9, 2 * 2**20)
+
+
+def test_share_links_are_off_with_the_flag_or_the_variable(monkeypatch):
+    import app as app_module
+
+    monkeypatch.delenv("R1V_SHARE_LINKS", raising=False)
+    assert app_module.parse_args([]).no_share_links is False
+    assert app_module.parse_args(["--no-share-links"]).no_share_links is True
+    monkeypatch.setenv("R1V_SHARE_LINKS", "0")
+    assert app_module.parse_args([]).no_share_links is True
+
+
+class FakeRequest:
+    def __init__(self, **query):
+        self.query_params, self.headers, self.session_hash = query, {"referer": "http://127.0.0.1:7860/?x=1"}, None
+
+
+def view_with(tmp_path, share_links: bool):
+    from ui.handlers import Handlers, ModelInfo, ModelSlot
+    from ui.history import HistoryOptions
+    from ui.history_view import HistoryView
+
+    class Idle:
+        def stream(self, request):
+            return iter(())
+
+    options = HistoryOptions(folder=tmp_path, secret="s", share_links=share_links)
+    return HistoryView(Handlers(ModelSlot(Idle(), ModelInfo("tiny"))), options)
+
+
+def test_with_share_links_off_nothing_is_stored_and_a_link_says_so(tmp_path):
+    from tests.test_history import record
+
+    view = view_with(tmp_path, share_links=False)
+    assert view.share((record(),), None, None, FakeRequest()) == "Share links are turned off on this server."
+    assert not (tmp_path / "shares").exists()
+    first = next(view.open_replay(FakeRequest(share="A" * 22)))
+    assert "turned off" in first[1]
+
+
+def test_a_share_gives_a_link_on_this_page_that_replays_to_the_recorded_end(tmp_path):
+    from tests.test_history import record
+
+    view = view_with(tmp_path, share_links=True)
+    text = view.share((record(),), None, None, FakeRequest())
+    link = re.search(r"\((http://127\.0\.0\.1:7860/\?share=[A-Za-z0-9_-]{22})\)", text).group(1)
+    assert f"`{link}&delete=" in text
+    share_id = link.rsplit("=", 1)[1]
+    frames = list(view.open_replay(FakeRequest(share=share_id)))
+    assert frames[0][6] == (share_id, None) and "Model:** tiny" in frames[0][1]
+    final_messages, final_line = frames[-1][2], frames[-1][5]
+    assert final_messages[-1]["content"]["text"] == "3" and "in all" in final_line
+    assert len(frames) > 10  # streamed, not drawn at once
+    missing = next(view.open_replay(FakeRequest(share="B" * 22)))
+    assert "not found" in missing[1] and "30 days" in missing[1]
