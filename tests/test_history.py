@@ -163,3 +163,10 @@ def test_a_long_recording_is_played_within_the_cap():
                       {**STATS, "ttft_s": 1.0, "total_s": 120.0})
     ats = [at for at, _ in replay_frames(turn, cap_s=20.0, fps=5)]
     assert ats[-1] == pytest.approx(20.0) and len(ats) == 101
+
+
+def test_an_unwritable_data_folder_still_gives_a_secret(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    secret = state_secret(blocker / "data", environ={})
+    assert len(secret) >= 40 and secret != state_secret(blocker / "data", environ={})  # for this run only

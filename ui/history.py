@@ -16,12 +16,14 @@ could write their own store): what is malformed is dropped, never trusted.
 dropped first; a single conversation too large loses its oldest turns, then its last trace is cut.
 
 `data_folder()` is R1V_DATA_DIR, else ~/.cache/r1v-demo; `state_secret(folder)` is R1V_STATE_SECRET,
-else a secret generated once and kept in the folder (mode 0600), so a restart keeps the history.
+else a secret generated once and kept in the folder (mode 0600), so a restart keeps the history
+(where the folder cannot be written, a secret for this run alone, with a warning in the log).
 Nothing here imports Gradio.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
 import secrets
 import time
@@ -33,6 +35,7 @@ from model.events import FinishReason
 from ui.i18n import EN, Words
 from ui.render import TurnRecord, stats_line, text_block
 
+log = logging.getLogger(__name__)
 STORE_VERSION = 1
 MAX_CONVERSATIONS = 50
 MAX_STORE_BYTES = 2_000_000  # serialised JSON; the browser's localStorage holds about 5 MB per site
@@ -53,15 +56,19 @@ def state_secret(folder: Path, environ: Mapping[str, str] = os.environ) -> str:
     """R1V_STATE_SECRET, else the folder's secret, created on first use and readable by us alone."""
     if environ.get("R1V_STATE_SECRET"):
         return environ["R1V_STATE_SECRET"]
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     path = folder / SECRET_FILE
     try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # made by an earlier start (or a second process starting at once)
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # made by an earlier start (or a second process starting at once)
+            return path.read_text(encoding="utf-8").strip()
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.write(secrets.token_urlsafe(32))
         return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        out.write(secrets.token_urlsafe(32))
-    return path.read_text(encoding="utf-8").strip()
+    except OSError as error:  # a read-only home: the page still serves, history lasts until a restart
+        log.warning("cannot keep the history secret in %s (%s); set R1V_DATA_DIR or R1V_STATE_SECRET", folder, error)
+        return secrets.token_urlsafe(32)
 
 
 # ---- turns -----------------------------------------------------------------------------------

@@ -255,7 +255,8 @@ def _head(snapshot: dict, words: Words) -> str:
     parts = []
     for name in SETTING_LABELS:
         if name in settings:
-            value = words("replay.no_limit") if name == "thinking_budget" and settings[name] == NO_LIMIT else settings[name]
+            unlimited = name == "thinking_budget" and settings[name] == NO_LIMIT
+            value = words("replay.no_limit") if unlimited else settings[name]
             parts.append(f"{words(name + '.label')} {value}")
     shared = time.strftime("%Y-%m-%d %H:%M", time.localtime(snapshot.get("created", 0)))
     return words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
