@@ -200,7 +200,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args), history=HistoryOptions.from_env(share_links=not args.no_share_links))
+                     policy=serving_policy(args),
+                     history=HistoryOptions.from_env(share_links=not args.no_share_links))
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, mcp_server=args.mcp,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
 

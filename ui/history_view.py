@@ -3,8 +3,10 @@
 - `panels(options)`: the browser store (`gr.BrowserState`, encrypted with `options.secret`), the
   sidebar listing past conversations (open, delete, new) and the replay panel, hidden unless the page
   was opened with `?share=<id>`. `share_controls(options)`: the Share button and where its link shows.
-- `wire_history(demo, handlers, options, chat, controls, records, panels, share, answered)`: on load
-  the newest conversation comes back (a turn that was still answering is said to be interrupted and
+- `watch_questions(handlers, options, chat, panels) -> HistoryView` notes each question in the store
+  as it is sent (wired before the answering events, which empty the box), so a reload can tell.
+- `wire_history(demo, view, chat, controls, records, panels, share, answered)`: on load
+  the conversation that was open comes back (a turn that was still answering is said to be interrupted and
   its question goes back in the box); after each answer, undo or clear the session's records (still
   the only history the model sees) are mirrored into the store; Share writes a snapshot of the last
   finished turn (`ui.share`) and shows its link and, once, its delete link.
