@@ -20,6 +20,7 @@ from model.events import Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
+from ui.history import HistoryOptions
 from ui.layout import build_app, launch_kwargs
 from ui.settings import served_defaults
 from ui.zerogpu import ZeroGPUEngine
@@ -77,6 +78,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="static KV cache and compiled decoding (auto: on with a CUDA GPU)")
     parser.add_argument("--no-compile", action="store_true", default=_env("COMPILE", "") in ("0", "false", "off"),
                         help="fast path without torch.compile (which otherwise runs at load time, on CUDA)")
+    parser.add_argument("--no-share-links", action="store_true",
+                        default=_env("SHARE_LINKS", "1").lower() in ("0", "false", "no", "off"),
+                        help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
     args = parser.parse_args(argv)
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
@@ -236,7 +240,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args), compare_engine=compare_engine(args))
+                     policy=serving_policy(args), compare_engine=compare_engine(args),
+                     history=HistoryOptions.from_env(share_links=not args.no_share_links))
     routes = demo.api_routes.launch_options(args.max_file_size, mcp=args.mcp)  # ui/api_routes.py
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, **routes,
                 max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())

@@ -33,6 +33,8 @@ from ui.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, Mo
 from ui.render import CHATBOT_OPTIONS, history_messages
 from ui.sessions import session_of
 from ui.settings import THINKING_SLIDER_DEFAULT
+from ui import history_view
+from ui.history import HistoryOptions
 from ui.sweep import sweep_headers
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
@@ -60,12 +62,14 @@ def page_head() -> str:
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
               start_loading: bool = True, policy: ServingPolicy | None = None,
-              compare_engine: Engine | None = None) -> gr.Blocks:
+              compare_engine: Engine | None = None, history: HistoryOptions | None = None) -> gr.Blocks:
     slot = ModelSlot(engine, info)
+    history = history or HistoryOptions.from_env()
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
     with gr.Blocks(title=TITLE) as demo:
         header = _header(slot)
         records = gr.State(())
+        saved = history_view.panels(history)  # the side list of conversations, the replay of a shared answer
         # The chat (box and buttons included) and the settings come first in the page and in tab
         # order; the tiles preview and the examples follow below both, also on a phone.
         with gr.Row(equal_height=False, elem_id="workspace"):
@@ -80,9 +84,12 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
+                share = history_view.share_controls(history)
         chat.update(_chat_extras(info, chat["box"]))
         buttons = [chat[name] for name in BUTTONS[:5]] + [sweep["run"], sweep["stop"]]
-        _wire(handlers, chat, controls, exports, records, header["status"], header["timer"], buttons)
+        kept = history_view.watch_questions(handlers, history, chat, saved)  # before _wire: see its docstring
+        answered = _wire(handlers, chat, controls, exports, records, header["status"], header["timer"], buttons)
+        history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
         _wire_views(handlers, chat, sweep, controls, buttons, records)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
@@ -239,7 +246,7 @@ def _export_buttons() -> list[gr.DownloadButton]:
 
 
 def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer,
-          buttons: list) -> None:
+          buttons: list) -> dict:
     outputs = [chat["chatbot"], chat["box"], records, chat["stats"]]
     private = {"api_visibility": "private"}
     # Buttons go busy before a run is queued and idle once it is over (both instant, unqueued).
@@ -268,6 +275,7 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
         event.then(**idle)
     cleared.then(handlers.cleared_buttons, None, buttons, queue=False, show_progress="hidden", **private)
     timer.tick(handlers.status, None, [status, timer], queue=False, show_progress="hidden", **private)
+    return dict(sent=sent, regenerated=regenerated, undone=undone, cleared=cleared)
 
 
 def _wire_page(header: dict, chat: dict, chat_tab: gr.Tab, other_tabs: tuple[gr.Tab, ...]) -> None:

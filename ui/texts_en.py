@@ -253,4 +253,35 @@ EN_TEXTS: dict[str, str] = {
     "compare.agree": "**The answers agree** (same text, ignoring case, spacing and final punctuation).",
     "compare.differ": "**The answers differ.**",
     "compare.no_compare": "Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
+    # history and share links
+    "history.title": "### Conversations",
+    "history.new": "New conversation",
+    "history.list": "Past conversations",
+    "history.delete": "Delete this conversation",
+    "history.note": ("Kept in this browser only, not on the server; the oldest are dropped first "
+                     "when the list is full."),
+    "history.answering": " · answering…",
+    "history.untitled": "(images only)",
+    "history.image_gone": "🖼️ *image no longer available*",
+    "history.interrupted": ("*This answer was interrupted: the page was reloaded or closed while it ran. "
+                            "The question is back in the box; send it again.*"),
+    "share.title": "### Share",
+    "share.button": "Share the last answer",
+    "share.done": ("**Link to this answer** (a read-only replay, kept {days} days):\n\n[{link}]({link})\n\n"
+                   "**Delete link**, shown only now; keep it to remove the answer later:\n\n`{delete}`"),
+    "share.off": "Share links are turned off on this server.",
+    "share.nothing": "There is no finished answer to share yet.",
+    "share.failed": "The answer could not be saved for sharing (a disk error on the server). Please try again.",
+    "share.too_large": "This answer is too large to share ({size:.1f} MB; the limit is {limit:.0f} MB).",
+    "replay.label": "Shared answer",
+    "replay.head": "### Shared answer\n**Model:** {model} · shared {date}\n\n**Settings:** {settings}",
+    "replay.at_once": "Show at once",
+    "replay.again": "Replay",
+    "replay.delete": "Delete this shared answer",
+    "replay.deleted": "### Shared answer deleted\nThis link no longer opens anything.",
+    "replay.delete_refused": "The delete link does not match this shared answer; nothing was deleted.",
+    "replay.not_found": ("### Shared answer not found\nThis link is wrong, has expired (shared answers are kept "
+                         "{days} days) or was deleted."),
+    "replay.off": "### Shared answer not found\nShare links are turned off on this server.",
+    "replay.no_limit": "no limit",
 }
