@@ -266,10 +266,10 @@ def app(tiny_engine, launch):
 @pytest.mark.parametrize("names, images", [(["doc.pdf"], 2), (["photo.heic"], 1), (["wide.avif"], 1),
                                            (["doc.pdf", "photo.heic", "wide.avif"], 4)])
 def test_new_formats_reach_the_model_through_reason(app, tiny_engine, files, names, images):
-    """/reason has no max-tiles setting: the engine's default applies, as in the input stage here."""
+    """/reason cuts with the served max tiles (the app's default, 6 here), as the input stage does."""
     final = app.predict(images=[handle_file(files[name]) for name in names], question="What is this?",
                         thinking_budget=0, max_new_tokens=16, temperature=0, seed=1, api_name="/reason")
-    default = GenerationOptions.validated(temperature=0, thinking_budget=0, answer_budget=16)
+    default = GenerationOptions.validated(temperature=0, thinking_budget=0, answer_budget=16, max_tiles=6)
     expected = prepare_input(tiny_engine.loaded, Request("What is this?", tuple(files[name] for name in names),
                                                          options=default), Limits()).tiles_per_image
     assert len(expected) == images and final["stats"]["image_tiles"] == expected
