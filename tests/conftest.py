@@ -2,7 +2,7 @@
 
 - `tiny_engine`: a LocalEngine over the bundled tiny checkpoint (registry name "tiny"), or over a
   random checkpoint of the same format when `assets/tiny-r1v/config.json` is missing.
-- `launch(demo, **launch_options) -> url`: serves a Blocks on a free local port; every app is closed at the end.
+- `launch(demo, **launch_options) -> url`: serves a Blocks on a free local port; every app is closed at the end of its test module.
 - `slowed(engine, step_s)`: test-only instrumentation of the real model, so a run lasts until it is
   stopped: each decoding step sleeps `step_s` and the stop tokens are never chosen.
 """
@@ -32,7 +32,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # apps close with their module: a long run does not pile up servers
 def launch() -> Iterator[Callable]:
     demos = []
 

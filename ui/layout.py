@@ -26,7 +26,7 @@ from ui.examples import load_examples
 from ui.api_routes import ApiRoutes
 from ui.compare import compare_view
 from ui.httpapi import serve_health_and_checks
-from ui.i18n import EN, EN_TEXTS, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
+from ui.i18n import EN, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
 from ui.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy,
                          turn_line)
@@ -118,11 +118,9 @@ def _header(slot: ModelSlot) -> dict[str, Any]:
 
 
 def _banner_label(info: ModelInfo) -> str:
-    """The tiny-model banner as the browser translates it before the server redraws it (on load)."""
-    note = info.note
-    if getattr(note, "key", None) in EN_TEXTS and not getattr(note, "params", None):
-        return LABEL("tiny_banner") + " " + LABEL(note.key)
-    return LABEL("tiny_banner") + (f" {EN.message(note)}" if note else "")
+    """The tiny-model banner as the browser translates it before the server redraws it (on load),
+    with the reason added then: Gradio translates only one marker per string, a second would show raw."""
+    return LABEL("tiny_banner")
 
 
 def banner_text(info: ModelInfo, words: Words) -> str:
