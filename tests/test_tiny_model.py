@@ -36,6 +36,7 @@ def test_unseen_seed_is_not_a_training_or_eval_seed():
     assert UNSEEN_SEED not in (recipe.seed, recipe.seed + EVAL_SEED_OFFSET)
 
 
+@pytest.mark.timeout(900)  # 250 answers: under a minute alone, several on a loaded machine
 def test_accuracy_on_200_fresh_puzzles(bundled_engine):
     full = run_puzzles(bundled_engine, UNSEEN_SEED, 200)
     no_thinking = run_puzzles(bundled_engine, UNSEEN_SEED, 50, thinking_budget=0)  # the first 50 of the same
