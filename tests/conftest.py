@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 
 import pytest
 
-from tests.helpers import tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
+from tests.helpers import ARGS, CHROMIUM, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from ui.layout import launch_kwargs
 
 
@@ -72,3 +72,14 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright, one per test module."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield chromium
+        chromium.close()

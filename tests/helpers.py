@@ -5,10 +5,17 @@ checkpoint in the same official format is built into a temporary folder instead.
 """
 from __future__ import annotations
 
+import shutil
+
 import pytest
 import torch
 
 from model.registry import TINY_PATH
+
+# Debian's Chromium, as every browser test starts it (Playwright's own download is not used).
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync"]
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ Screenshots go to tests/artifacts/.
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,9 @@ from tests.conftest import slowed, wait_until
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+from tests.helpers import ARGS, CHROMIUM  # noqa: F401 (other browser tests import them from here too)
+
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 THOUGHT_TITLE = "[data-testid=bot] .thought-group .title"
 
@@ -32,16 +30,6 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
 def url(tiny_engine, launch):
     defaults = GenerationOptions.validated(thinking_budget=24, answer_budget=32, max_tiles=4)
     return launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults)))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

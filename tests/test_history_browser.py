@@ -15,7 +15,7 @@ import pytest
 
 from model.events import GenerationOptions
 from tests.conftest import free_port, slowed, wait_until
-from tests.test_browser import ARGS, CHROMIUM, pick_first_example, shoot, wait_for_title
+from tests.test_browser import CHROMIUM, pick_first_example, shoot, wait_for_title
 from ui.handlers import ModelInfo
 from ui.history import HistoryOptions
 from ui.layout import build_app, launch_kwargs
@@ -53,16 +53,6 @@ def server(tiny_engine, tmp_path_factory):
     server = Server(tiny_engine, options)
     yield server
     server.demo.close()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

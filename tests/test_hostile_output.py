@@ -11,7 +11,6 @@ is visible as text. One browser for the module, one page reused.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +26,7 @@ from tests.remote_server import FakeServer, chat_chunk
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync"]
+from tests.helpers import ARGS, CHROMIUM
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
 

@@ -22,7 +22,7 @@ import pytest
 
 from model.events import GenerationOptions, Status
 from tests.conftest import slowed, wait_until
-from tests.test_browser import ARGS, ARTIFACTS, CHROMIUM
+from tests.test_browser import ARTIFACTS, CHROMIUM
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
@@ -79,16 +79,6 @@ def url(tiny_engine, launch):
     # Stop tokens are masked in slowed runs: the answer budget is what ends them (128 fits the context).
     defaults = GenerationOptions.validated(thinking_budget=256, answer_budget=128, max_tiles=4)
     return launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, note=NO_GPU, defaults=defaults)))
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser, lang: str):

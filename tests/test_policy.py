@@ -1,7 +1,6 @@
 """Per-address rate limit, structured request logs and the MCP tool, unit-tested and through the server."""
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import logging
@@ -15,6 +14,7 @@ from gradio_client.exceptions import AppError
 
 import app as app_module
 from model.events import GenerationOptions
+from tests.clients_drive import mcp_session
 from ui.handlers import ModelInfo, ServingPolicy
 from ui.layout import build_app
 from ui.ratelimit import WINDOW_S, RateLimiter, client_address
@@ -109,20 +109,6 @@ def test_the_third_question_in_a_minute_is_refused_with_the_limit_and_logged(lim
     answered = [line for line in lines if line["finish"] != "rate_limited"]
     assert len(answered) == 2 and all(line["prompt_tokens"] > 0 and line["tiles"] for line in answered)
     assert all(QUESTION not in r.getMessage() for r in caplog.records)
-
-
-def mcp_session(url: str, work):
-    """Run `work(session)` in an MCP client session against the app at `url`."""
-    from mcp import ClientSession
-    from mcp.client.streamable_http import streamablehttp_client
-
-    async def run():
-        async with streamablehttp_client(f"{url.rstrip('/')}/gradio_api/mcp/") as (read, write, _):
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                return await work(session)
-
-    return asyncio.run(run())
 
 
 def test_mcp_lists_reason_with_its_description_and_arguments(limited_app):
