@@ -228,33 +228,30 @@ def test_no_agreement_line_while_a_column_runs():
 # ---- in a browser ----------------------------------------------------------------------------------------
 
 @pytest.mark.browser
-def test_the_compare_tab_in_a_browser(local, tiny_engine):
-    from tests.test_browser import ARGS, CHROMIUM, shoot
-    from playwright.sync_api import sync_playwright
+def test_the_compare_tab_in_a_browser(local, tiny_engine, browser):
+    from tests.test_browser import CHROMIUM, shoot
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1100})
-        page.set_default_timeout(30_000)
-        page.goto(local.src)
-        page.wait_for_selector("#model-status:has-text('ready')")
-        page.locator("#views button[role=tab]:has-text('Compare')").click()
-        page.locator("#compare-image input[type=file]").set_input_files(EXAMPLE)
-        page.wait_for_selector("#compare-image img")
-        page.locator("#compare-question textarea").fill(QUESTION)
-        page.click("#compare-run")  # (B's "Waits for A" line lasts as long as A: checked above through the API)
-        page.wait_for_selector("#compare-agreement:has-text('answers')", timeout=120_000)
-        # B thought without a limit; A, at budget 0, shows a bubble only if its hand-over left any text.
-        assert page.locator("#compare-chat-b .thought-group").count() == 1
-        assert page.locator("#compare-chat-a .thought-group").count() <= 1
-        for side in ("a", "b"):
-            assert page.locator(f"#compare-chat-{side} [data-testid=bot]").last.inner_text().strip()
-        assert "thinking budget 0" in page.locator("#compare-stats-a").inner_text()
-        assert "thinking budget no limit" in page.locator("#compare-stats-b").inner_text()
-        shoot(page, "browser-compare.png")
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.set_default_timeout(30_000)
+    page.goto(local.src)
+    page.wait_for_selector("#model-status:has-text('ready')")
+    page.locator("#views button[role=tab]:has-text('Compare')").click()
+    page.locator("#compare-image input[type=file]").set_input_files(EXAMPLE)
+    page.wait_for_selector("#compare-image img")
+    page.locator("#compare-question textarea").fill(QUESTION)
+    page.click("#compare-run")  # (B's "Waits for A" line lasts as long as A: checked above through the API)
+    page.wait_for_selector("#compare-agreement:has-text('answers')", timeout=120_000)
+    # B thought without a limit; A, at budget 0, shows a bubble only if its hand-over left any text.
+    assert page.locator("#compare-chat-b .thought-group").count() == 1
+    assert page.locator("#compare-chat-a .thought-group").count() <= 1
+    for side in ("a", "b"):
+        assert page.locator(f"#compare-chat-{side} [data-testid=bot]").last.inner_text().strip()
+    assert "thinking budget 0" in page.locator("#compare-stats-a").inner_text()
+    assert "thinking budget no limit" in page.locator("#compare-stats-b").inner_text()
+    shoot(page, "browser-compare.png")
+    page.close()
 
 
 def test_only_one_local_model_answering_both_columns_makes_them_take_turns(tiny_engine):

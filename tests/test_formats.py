@@ -309,36 +309,32 @@ def test_the_tiles_view_in_chinese_names_the_pages(files):
 # ---- in a browser ------------------------------------------------------------------------------------
 
 @pytest.mark.browser
-def test_a_pdf_in_the_question_box_shows_its_pages_then_is_answered(app, tmp_path):
+def test_a_pdf_in_the_question_box_shows_its_pages_then_is_answered(app, tmp_path, browser):
     """The upload box takes a PDF; the tiles view names its pages before anything is sent."""
-    from playwright.sync_api import sync_playwright
-
-    from tests.test_browser import ARGS, CHROMIUM, shoot
+    from tests.test_browser import CHROMIUM, shoot
 
     if not Path(CHROMIUM).exists():
         pytest.skip("Chromium is not installed (apt-get install -y chromium)")
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(two_page_pdf())
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.set_default_timeout(30_000)
-        page.goto(app.src)
-        page.wait_for_selector("#model-status:has-text('ready')")
-        accepted = page.locator("#question input[type=file]").get_attribute("accept") or ""
-        assert all(kind in accepted for kind in (".pdf", ".heic", ".heif", ".avif")), accepted
-        page.locator("#question input[type=file]").set_input_files(str(pdf))
-        page.wait_for_selector("#tiling-summary:has-text('report.pdf: pages 1–2 of 2')")
-        summary = page.locator("#tiling-summary").inner_text()
-        assert "page 1:" in summary and "page 2:" in summary
-        page.wait_for_selector("#tiling-image img")
-        shoot(page, "browser-pdf-tiles.png")
-        page.locator("#question textarea").fill("What colour is each page?")
-        page.click("#send-btn")
-        page.wait_for_selector("#stats-line:has-text('tiles per image')", timeout=60_000)
-        tiles = re.search(r"tiles per image ([\d, ]+)", page.locator("#stats-line").inner_text()).group(1)
-        assert len(tiles.split(",")) == 2  # one entry per page
-        browser.close()
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.set_default_timeout(30_000)
+    page.goto(app.src)
+    page.wait_for_selector("#model-status:has-text('ready')")
+    accepted = page.locator("#question input[type=file]").get_attribute("accept") or ""
+    assert all(kind in accepted for kind in (".pdf", ".heic", ".heif", ".avif")), accepted
+    page.locator("#question input[type=file]").set_input_files(str(pdf))
+    page.wait_for_selector("#tiling-summary:has-text('report.pdf: pages 1–2 of 2')")
+    summary = page.locator("#tiling-summary").inner_text()
+    assert "page 1:" in summary and "page 2:" in summary
+    page.wait_for_selector("#tiling-image img")
+    shoot(page, "browser-pdf-tiles.png")
+    page.locator("#question textarea").fill("What colour is each page?")
+    page.click("#send-btn")
+    page.wait_for_selector("#stats-line:has-text('tiles per image')", timeout=60_000)
+    tiles = re.search(r"tiles per image ([\d, ]+)", page.locator("#stats-line").inner_text()).group(1)
+    assert len(tiles.split(",")) == 2  # one entry per page
+    page.close()
 
 
 def test_a_remote_server_gets_each_pdf_page_in_the_turn_that_showed_it(files):
