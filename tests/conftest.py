@@ -88,3 +88,12 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         yield chromium
         chromium.close()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """The rendering policy's property test says how many generated cases it checked, and with which seeds."""
+    import sys
+
+    module = sys.modules.get("tests.test_render_property")
+    for name, count in (getattr(module, "CASES_RUN", None) or {}).items():
+        terminalreporter.write_line(f"rendering policy property: {count} generated cases checked ({name})")

@@ -49,15 +49,25 @@ CASES = [
     ("- item\n  ```\n<b>\n  ```", "- item\n  ```\n&lt;b>\n  ```"),  # the item, and its fence, end
     (r"\`<img src=x>`", r"\`&lt;img src=x>`"),  # an escaped backtick opens no code span
     ("`a\n<b>`", "`a\n&lt;b>`"),  # a span across lines is left to the text (the safe side)
+    ("`a\nb <i>`", "`a\nb <i>`"),  # ...unless every line of it is sure to stay in the paragraph
+    ("http://x.example```<b>```", "http://x.example```&lt;b>```"),  # the bare URL takes the backticks
+    ("```mermaid\ngraph TD\n```", "``` mermaid\ngraph TD\n```"),  # code, never drawn by mermaid.js
+    # lines and blanks as marked reads them: "\n" only, blank = spaces and tabs
+    ("see\n\u00a0\n    <img src=x>", "see\n&#160;\n    &lt;img src=x>"),
+    ("a\u2028\u2028    <b>", "a&#8232;&#8232;    &lt;b>"),
+    ("a\r\n\r\n    <b>", "a\n\n    <b>"),
+    ("\\<b>", "&#92;&lt;b>"),  # a typed backslash must not escape the entity
     # tables
     ("| a | b |\n|---|---|\n| <i> | `<i>` $x$ |", "| a | b |\n|---|---|\n| &lt;i> | `<i>` \\(x\\) |"),
     # links and images
     ("[x](javascript:alert(1))", "[x&#93;(javascript:alert(1))"),
-    ("[x](mailto:a@b.c) [y](/relative)", "[x&#93;(mailto:a@b.c) [y&#93;(/relative)"),
+    ("[x](mailto:a@b.c) [y](/relative)", "[x&#93;(mailto:a&#64;b.c) [y&#93;(/relative)"),
     ("[ok](https://example.com/a)", "[ok](https://example.com/a)"),
     ("![chart](http://elsewhere/leak.png?c=1)", "&#33;&#91;chart](http://elsewhere/leak.png?c=1)"),
     ("[r]\n\n[r]: javascript:alert(1)", "[r]\n\n[r&#93;: javascript:alert(1)"),
     ("ftp://host/file", "ftp&#58;//host/file"),
+    ("mail a@b.example", "mail a&#64;b.example"),  # no mailto: autolink
+    ("> [x]: mailto:a@b.c\n\n[x]", "> [x&#93;: mailto:a&#64;b.c\n\n[x]"),
     # long lines pass whole
     (LONG, LONG),
     (HUGE_BLOCK, "\\[" + "x+" * 3000 + "1\\]"),

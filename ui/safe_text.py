@@ -65,13 +65,27 @@ class Segment:
 _FENCE = re.compile(r"^( {0,3})(`{3,}(?=[^`]*$)|~{3,})")  # a backtick fence's info has no backtick
 _LIST_ITEM = re.compile(r" {0,3}(?:[-*+]|\d{1,9}[.)])(?:[ \t]|$)")
 _INDENTED = re.compile(r"(?: {4}|\t)")
+_NEWLINES = re.compile(r"\r\n?")  # marked's own first step; after it only "\n" ends a line
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of `text` as marked splits them: at "\n" only, each with its "\n" (Python's
+    `splitlines` would also split at U+2028, U+0085, \\v ..., which marked reads as ordinary text)."""
+    lines = [line + "\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
+
+
+def _blank(line: str) -> bool:
+    """Blank as marked means it: spaces and tabs only (`str.strip` would also remove NBSP and the like)."""
+    return not line.strip(" \t\n")
 
 
 def segments(text: str) -> list[Segment]:
     """Code blocks, code spans, formulas and plain text of `text`, in order; joined they give it back
-    (maths without its delimiters)."""
+    (maths without its delimiters, line ends as "\n")."""
     out: list[Segment] = []
-    for kind, block in _blocks(text):
+    for kind, block in _blocks(_NEWLINES.sub("\n", text)):
         if kind == "code":
             out.append(Segment("code", block))
         else:
@@ -83,12 +97,12 @@ def _blocks(text: str) -> Iterator[tuple[Kind, str]]:
     """Fenced code (to its closing fence, or to the end as marked does), indented code outside
     lists, and the rest. Where this may disagree with marked it calls the text plain, so a mistake
     costs an escaped `<` shown in code, never unescaped HTML."""
-    lines = text.splitlines(keepends=True)
+    lines = _lines(text)
     i, start, in_list, after_blank = 0, 0, False, True
     while i < len(lines):
         line = lines[i]
-        fence = _FENCE.match(line.rstrip("\r\n"))
-        indented = not in_list and after_blank and _INDENTED.match(line) and line.strip()
+        fence = _FENCE.match(line.rstrip("\n"))
+        indented = not in_list and after_blank and _INDENTED.match(line) and not _blank(line)
         if fence or indented:
             end = _fence_end(lines, i, *fence.groups()) if fence else _indented_end(lines, i)
             if start < i:
@@ -97,7 +111,7 @@ def _blocks(text: str) -> Iterator[tuple[Kind, str]]:
             i = start = end
             after_blank = False
             continue
-        if line.strip():
+        if not _blank(line):
             indent = len(line) - len(line.lstrip(" "))
             if _LIST_ITEM.match(line):
                 in_list = True
@@ -116,19 +130,19 @@ def _fence_end(lines: list[str], i: int, indent: str, opener: str) -> int:
     list item it would end the item, and the code, for marked; at the top level it would not)."""
     closer = re.compile(rf"^ {{0,3}}{re.escape(opener[0])}{{{len(opener)},}}[ \t]*$")
     for j in range(i + 1, len(lines)):
-        line = lines[j].rstrip("\r\n")
+        line = lines[j].rstrip("\n")
         if closer.match(line):
             return j + 1
-        if indent and line.strip() and len(line) - len(line.lstrip(" ")) < len(indent):
+        if indent and not _blank(line) and len(line) - len(line.lstrip(" ")) < len(indent):
             return j
     return len(lines)
 
 
 def _indented_end(lines: list[str], i: int) -> int:
     j = i
-    while j < len(lines) and (_INDENTED.match(lines[j]) or not lines[j].strip()):
+    while j < len(lines) and (_INDENTED.match(lines[j]) or _blank(lines[j])):
         j += 1
-    while j > i + 1 and not lines[j - 1].strip():  # trailing blank lines belong to the text
+    while j > i + 1 and _blank(lines[j - 1]):  # trailing blank lines belong to the text
         j -= 1
     return j
 
@@ -193,15 +207,32 @@ class _Inline:
         return self._dollar(at)
 
     def _code_span(self, token: str, at: int, after: int) -> tuple[int, Segment | None]:
-        # The next run of exactly as many backticks on the same line (a span across lines is left
-        # to the text: see _blocks for why that is the safe side).
-        line_end = self.block.find("\n", after)
-        line_end = len(self.block) if line_end == -1 else line_end
+        # The next run of exactly as many backticks, on this line or the next ones of its paragraph
+        # while marked is sure to read them as that paragraph (`_span_end`).
+        word = self.block[max(self.block.rfind(space, 0, at) for space in " \t\n") + 1:at]
+        if "://" in word or "www." in word.lower():
+            return after, None  # marked's bare-URL rule takes these backticks into the link
         exact = re.compile(rf"(?<!`){token}(?!`)")
-        found = self._find(token, after, line_end, exact)
+        found = self._find(token, after, self._span_end(at), exact)
         if found is None:
             return after, None
         return found.end(), Segment("code", self.block[at:found.end()])
+
+    def _span_end(self, at: int) -> int:
+        """Where a code span opened at `at` must close. Past its own line only onto lines that begin
+        with a letter or a short backtick run, with no `|` (a table row) near: where marked might start a new block there
+        instead, the span is left to the text (a `<` in it then shows as `&lt;`, never as HTML)."""
+        block, line_start = self.block, self.block.rfind("\n", 0, at) + 1
+        end = _line_end(block, at)
+        if "|" in block[line_start:end] or _HEADING_START.match(block, line_start):
+            return end
+        while end < len(block):
+            next_end = _line_end(block, end + 1)
+            line, following = block[end + 1:next_end], block[next_end + 1:_line_end(block, next_end + 1)]
+            if not _CONTINUATION.match(line) or "|" in line or _TABLE_OR_SETEXT.match(following):
+                return end
+            end = next_end
+        return end
 
     def _dollar(self, at: int) -> tuple[int, Segment | None]:
         """pandoc's rule: `$` then a non-space; the closing `$` (the next unescaped one) after a
@@ -219,6 +250,17 @@ class _Inline:
         if _has_delimiter(body) or "`" in body or block[close + 1:close + 2] == "$":
             return after, None
         return close + 1, Segment("math", body)
+
+
+_HEADING_START = re.compile(r" {0,3}(?:(?:>|[-*+]|\d{1,9}[.)])[ \t]*)*#")
+# A letter, or one or two backticks: none of marked's blocks starts with them.
+_CONTINUATION = re.compile(r" {0,3}(?:[^\W\d_]|`{1,2}(?!`))")
+_TABLE_OR_SETEXT = re.compile(r" {0,3}[|:=-]")
+
+
+def _line_end(text: str, at: int) -> int:
+    end = text.find("\n", at)
+    return len(text) if end == -1 else end
 
 
 def _inline(block: str) -> Iterator[Segment]:
@@ -248,8 +290,17 @@ _ENTITY = re.compile(r"&(?=#\d{1,7};|#[xX][0-9A-Fa-f]{1,6};|\w+;)")
 _BACKSLASH_BRACKET = re.compile(r"\\\\|\\(?=[\[\]()])")
 _IMAGE = re.compile(r"!\[")
 _LINK_TARGET = re.compile(r"\]\((?!\s*https?://)")
-_REFERENCE = re.compile(r"^( {0,3}\[[^\]\n]+)\](?=:[ \t]*(?!https?://))", re.M)
-_OTHER_AUTOLINK = re.compile(r"\b(ftp|ftps|file)://", re.I)
+# A reference definition's `]:` anywhere (in a quote or a list item too, the address maybe on the next
+# line) unless an http(s) address follows.
+_REFERENCE = re.compile(r"\](?=:[ \t\n]*(?!https?://))")
+_OTHER_AUTOLINK = re.compile(r"(ftp|ftps|file)://", re.I)  # marked finds them mid-word too
+# Every space and line separator but " ", "\t" and "\n": marked's JavaScript regexes (`\s`, `trim`)
+# count some of them as blank where its line rules do not, so none of them may reach it raw.
+_BACKSLASHES_BEFORE_ENTITY = re.compile(r"\\+(?=&)")
+_UNUSUAL_SPACE = re.compile(r"[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff]")
+# Gradio draws a fence opened as ```mermaid with mermaid.js, outside the sanitizer; a space after the
+# backticks keeps it code (the language is still "mermaid", which Gradio's renderer shows as plain code).
+_MERMAID_FENCE = re.compile(r"^( {0,3}`{3,})(?=mermaid)")
 
 
 # The browser redraws a streamed message block by block (marked's top-level tokens), the last one
@@ -294,7 +345,7 @@ def _cut_long_lines(text: str, run: int) -> tuple[str, int]:
 
 def _shown_segment(part: Segment) -> str:
     if part.kind == "code":
-        return part.text  # marked escapes code itself, so `<` stays `<`
+        return _MERMAID_FENCE.sub(r"\1 ", part.text)  # marked escapes code itself, so `<` stays `<`
     if part.kind == "math":
         return f"\\[{part.text}\\]" if part.display else f"\\({part.text}\\)"
     return _shown_text(part.text)
@@ -305,9 +356,12 @@ def _shown_text(text: str) -> str:
     text = _TAG_START.sub("&lt;", text)
     text = _BACKSLASH_BRACKET.sub("&#92;", text)  # not maths: the browser's delimiter regex must not see it
     text = _IMAGE.sub("&#33;&#91;", text)  # an image shows as its source text, its URL a link: nothing loads
-    text = _REFERENCE.sub(r"\1&#93;", text)
+    text = _REFERENCE.sub("&#93;", text)
     text = _LINK_TARGET.sub("&#93;(", text)  # [x](javascript:…), [x](mailto:…), [x](/relative): text
-    return _OTHER_AUTOLINK.sub(lambda m: f"{m.group(1)}&#58;//", text)
+    text = text.replace("@", "&#64;")  # no e-mail autolink (a mailto: link)
+    text = _UNUSUAL_SPACE.sub(lambda m: f"&#{ord(m.group(0))};", text)
+    text = _OTHER_AUTOLINK.sub(lambda m: f"{m.group(1)}&#58;//", text)
+    return _BACKSLASHES_BEFORE_ENTITY.sub(lambda m: "&#92;" * len(m.group(0)), text)  # `\&` would show "&"
 
 
 # ---- for exports (static HTML, no script) ------------------------------------------------------
