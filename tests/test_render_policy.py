@@ -5,6 +5,8 @@ looks for), raw HTML is escaped outside code, and code is left exactly as writte
 """
 from __future__ import annotations
 
+import html
+
 import pytest
 
 from ui.safe_text import CHATBOT_OPTIONS, LATEX_DELIMITERS, markdown_to_html, segments, shown
@@ -68,6 +70,13 @@ CASES = [
     ("ftp://host/file", "ftp&#58;//host/file"),
     ("mail a@b.example", "mail a&#64;b.example"),  # no mailto: autolink
     ("> [x]: mailto:a@b.c\n\n[x]", "> [x&#93;: mailto:a&#64;b.c\n\n[x]"),
+    # bounds: deeper nesting is shown flat, a formula past its bounds as its TeX source
+    ("> " * 10 + "x", "> " * 8 + "&#62; > x"),
+    ("- " * 9 + "x", "- " * 8 + "&#45; x"),
+    ("**" * 5 + "x", "******&#42;&#42;&#42;&#42;x"),
+    (r"$\rule{5000em}{5000em}$", "&#92;&#40;&#92;rule&#123;5000em&#125;&#123;5000em&#125;&#92;&#41;"),
+    (r"$\rule{2em}{1em}$", r"\(\rule{2em}{1em}\)"),
+    (r"$\def\f{x}\f$", "&#92;&#40;&#92;def&#92;f&#123;x&#125;&#92;f&#92;&#41;"),
     # long lines pass whole
     (LONG, LONG),
     (HUGE_BLOCK, "\\[" + "x+" * 3000 + "1\\]"),
@@ -123,3 +132,20 @@ def test_a_very_long_line_is_cut_into_paragraphs_at_spaces_and_keeps_its_text():
     growing = [shown(prose[:n]) for n in range(0, len(prose), 997)]
     assert all(later.startswith(earlier[:-20]) for earlier, later in zip(growing, growing[1:]))
     assert shown(LONG) == LONG  # no space: nowhere to cut
+
+
+@pytest.mark.parametrize("opener", [r"\frac{1}{", "x^{", r"\sqrt{", r"\left("])
+def test_a_formula_nested_past_the_bound_is_shown_as_its_source_and_one_within_it_is_maths(opener):
+    closer = ")" if opener == r"\left(" else "}"
+    close = r"\right)" if opener == r"\left(" else closer
+    deep = "$" + opener * 400 + "x" + close * 400 + "$"
+    shallow = "$" + opener * 5 + "x" + close * 5 + "$"
+    assert shown(shallow).startswith("\\(")
+    deep_shown = shown(deep)
+    assert "\\(" not in deep_shown and deep_shown.startswith("&#92;&#40;")
+    assert html.unescape(deep_shown) == "\\(" + deep[1:-1] + "\\)"  # every character, as text
+
+
+def test_bounds_keep_exports_from_recursing():
+    for text in ("> " * 5000 + "deep", "- " * 5000 + "deep", "**" * 3000 + "x"):
+        assert "deep" in markdown_to_html(text) or "x" in markdown_to_html(text)

@@ -41,6 +41,8 @@ from typing import Iterator, Literal
 import markdown
 from markdown.treeprocessors import Treeprocessor
 
+from ui.render_bounds import EmphasisRuns, flat_line_starts, formula_fits, tex_as_text
+
 # The only maths delimiters the browser looks for; `shown` writes every formula with one of them.
 LATEX_DELIMITERS = [
     {"left": "\\[", "right": "\\]", "display": True},
@@ -314,10 +316,12 @@ LONG_LINE = 3_000
 def shown(text: str) -> str:
     """`text` as Markdown that shows exactly it, under the policy above (see the module contract)."""
     out, run = [], 0  # run: characters since the last line break
+    emphasis = EmphasisRuns()
     for part in segments(text):
         piece = _shown_segment(part)
         if part.kind == "text":
-            piece, run = _cut_long_lines(piece, run)
+            piece, line_run = _cut_long_lines(piece, run)  # first: each cut starts a line
+            piece, run = emphasis.bounded(flat_line_starts(piece, at_line_start=run == 0)), line_run
         else:
             newline = piece.rfind("\n")
             run = run + len(piece) if newline == -1 else len(piece) - newline - 1
@@ -346,6 +350,8 @@ def _cut_long_lines(text: str, run: int) -> tuple[str, int]:
 def _shown_segment(part: Segment) -> str:
     if part.kind == "code":
         return _MERMAID_FENCE.sub(r"\1 ", part.text)  # marked escapes code itself, so `<` stays `<`
+    if part.kind == "math" and not formula_fits(part.text):
+        return tex_as_text(part.text, part.display)
     if part.kind == "math":
         return f"\\[{part.text}\\]" if part.display else f"\\({part.text}\\)"
     return _shown_text(part.text)
@@ -411,9 +417,13 @@ def markdown_to_html(text: str) -> str:
         return f"{_OPEN}{len(stash) - 1}{_CLOSE}"
 
     text = text.replace(_OPEN, "").replace(_CLOSE, "")
-    source = "".join(keep(part) if part.kind == "math" else
-                     _export_text(part.text) if part.kind == "text" else part.text
-                     for part in segments(text))
+    pieces, at_line_start, emphasis = [], True, EmphasisRuns()
+    for part in segments(text):
+        piece = keep(part) if part.kind == "math" else part.text if part.kind == "code" else \
+            emphasis.bounded(flat_line_starts(_export_text(part.text), at_line_start))  # no RecursionError
+        pieces.append(piece)
+        at_line_start = piece.endswith("\n") if piece else at_line_start
+    source = "".join(pieces)
     converter = markdown.Markdown(extensions=["fenced_code", "tables", "sane_lists"])
     converter.preprocessors.deregister("html_block")  # raw HTML is text: escaped when written out
     converter.inlinePatterns.deregister("html")
