@@ -155,7 +155,7 @@ def test_share_the_last_answer_and_replay_it_in_a_fresh_browser(page, server, br
     link = result.locator("a").first.get_attribute("href")
     delete_link = result.locator("code").inner_text()
     assert re.fullmatch(re.escape(server.url.rstrip("/")) + r"/?\?share=[A-Za-z0-9_-]{22}", link)
-    assert delete_link.startswith(link + "&delete=")
+    assert delete_link.startswith(link + "#delete=")  # in the fragment: never sent to a server
 
     fresh = browser.new_context(viewport={"width": 1400, "height": 1000})  # no cookies, no storage
     viewer = fresh.new_page()
