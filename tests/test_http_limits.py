@@ -201,3 +201,32 @@ def test_the_page_and_an_error_page_carry_the_policy_with_a_fresh_nonce(url):
     theme = httpx.get(f"{url}theme.css")
     assert theme.status_code == 200 and "googleapis" not in theme.text + first.text and "ui-sans-serif" in theme.text
     assert "content-security-policy" not in httpx.get(f"{url}healthz").headers  # JSON, not a page
+
+
+def test_only_the_page_gets_the_nonce_other_html_runs_no_inline_script():
+    from starlette.responses import HTMLResponse
+
+    from ui.csp import PageSecurity
+
+    async def html(scope, receive, send):
+        await HTMLResponse("<html><script>alert(1)</script></html>")(scope, receive, send)
+
+    def get(path: str) -> tuple[dict, bytes]:
+        sent = []
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            sent.append(message)
+
+        asyncio.run(PageSecurity(html)({"type": "http", "method": "GET", "path": path, "headers": []}, receive, send))
+        start = next(m for m in sent if m["type"] == "http.response.start")
+        body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+        return {k.decode(): v.decode() for k, v in start["headers"]}, body
+
+    headers, body = get("/")
+    nonce = headers["content-security-policy"].split("'nonce-")[1].split("'")[0]
+    assert f'<script nonce="{nonce}">'.encode() in body and int(headers["content-length"]) == len(body)
+    headers, body = get("/gradio_api/file=/tmp/uploaded.html")
+    assert "script-src" in headers["content-security-policy"] and b"nonce" not in body

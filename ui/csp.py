@@ -21,11 +21,12 @@ tiles view, KaTeX maths, the sweep plot and a share link's replay: tests/test_cs
   (ui.layout), so nothing comes from Google Fonts.
 - media-src 'self' blob: data:, worker-src 'self' blob:: Gradio's own players and workers.
 - connect-src 'self': the page talks to its own server only (fetch and EventSource).
-- frame-src 'none', object-src 'none', frame-ancestors 'self': no frames or plugins in the page,
-  and the page is framed by itself at most.
+- frame-src 'none', object-src 'none': no frames or plugins in the page. (No frame-ancestors: a
+  Hugging Face Space shows the app in a frame of huggingface.co.)
 - form-action 'self', base-uri 'self': a form may post only to the app; no `<base>` elsewhere.
-`PageSecurity` holds a text/html response until its end (a page, not a stream), adds the nonce to
-each `<script` tag and sends it with the policy.
+`PageSecurity` holds a text/html response until its end (a page, not a stream) and sends it with the
+policy; only the page itself (`PAGE_PATHS`) has the nonce added to its `<script` tags: any other
+HTML the app serves (an uploaded file, an error page) runs no inline script at all.
 Nothing here imports Gradio.
 """
 from __future__ import annotations
@@ -39,6 +40,7 @@ from typing import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SCRIPT_TAG = re.compile(rb"<script(?=[\s>])")
+PAGE_PATHS = ("/", "")
 
 
 def script_hashes(scripts: Iterable[str]) -> str:
@@ -59,14 +61,13 @@ def policy(nonce: str, hashes: str = "") -> str:
         "connect-src 'self'",
         "frame-src 'none'",
         "object-src 'none'",
-        "frame-ancestors 'self'",
         "form-action 'self'",
         "base-uri 'self'",
     ])
 
 
 class PageSecurity:
-    """Every text/html response gets the policy, and each `<script` tag in it this response's nonce."""
+    """Every text/html response gets the policy; the page's `<script` tags get this response's nonce."""
 
     def __init__(self, app: ASGIApp, hashes: str = ""):
         self.app, self.hashes = app, hashes
@@ -88,14 +89,15 @@ class PageSecurity:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body"):
                     return
-                return await self._send_page(start, b"".join(chunks), send)
+                return await self._send_page(start, b"".join(chunks), send, scope["path"] in PAGE_PATHS)
             await send(message)
 
         await self.app(scope, receive, with_policy)
 
-    async def _send_page(self, start: Message, body: bytes, send: Send) -> None:
+    async def _send_page(self, start: Message, body: bytes, send: Send, page: bool) -> None:
         nonce = secrets.token_urlsafe(16)
-        body = SCRIPT_TAG.sub(f'<script nonce="{nonce}"'.encode(), body)
+        if page:
+            body = SCRIPT_TAG.sub(f'<script nonce="{nonce}"'.encode(), body)
         headers = [(k, v) for k, v in start.get("headers") or [] if k.lower() != b"content-length"]
         headers += [(b"content-length", str(len(body)).encode()),
                     (b"content-security-policy", policy(nonce, self.hashes).encode("latin-1"))]
