@@ -5,7 +5,8 @@ R1V_PORT=7861); a flag on the command line wins. `--host` also honours GRADIO_SE
 Without `--model`, the model is chosen from the GPUs present (`registry.pick_default`): the bundled
 tiny model on a machine without a GPU, which the log and the page's banner say.
 
-`build_app(...)` (from ui.layout) is what tests import; `main()` is what `python app.py` runs.
+`build_app(...)` and `serve(demo, ...)` (from ui.layout) are what tests import; `main()` is what
+`python app.py` runs: the same two.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
 from ui.history import HistoryOptions
-from ui.layout import build_app, launch_kwargs
+from ui.layout import build_app, serve
 from ui.settings import served_defaults
 from ui.zerogpu import ZeroGPUEngine
 
@@ -224,10 +225,6 @@ def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
                                                  False if args.no_compile else None), info
 
 
-# Sessions whose state Gradio keeps in memory (its default, 10,000, holds ~80 KB each); the oldest go first.
-STATE_SESSIONS = 1_000
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -242,9 +239,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args), compare_engine=compare_engine(args),
                      history=HistoryOptions.from_env(share_links=not args.no_share_links))
-    routes = demo.api_routes.launch_options(args.max_file_size, mcp=args.mcp)  # ui/api_routes.py
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, **routes,
-                max_file_size=args.max_file_size, state_session_capacity=STATE_SESSIONS, **launch_kwargs())
+    serve(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
+          mcp=args.mcp)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,11 @@ def serve(port: int, concurrency: int, max_queue: int) -> None:
     from model.loader import load
     from model.registry import resolve
     from ui.handlers import ModelInfo
-    from ui.layout import build_app, launch_kwargs
+    from ui.layout import build_app, serve as serve_app
 
     engine = LocalEngine(load(resolve("tiny"), device="auto"))
     demo = build_app(engine, ModelInfo("tiny", is_tiny=True), max_concurrency=concurrency, max_queue=max_queue)
-    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True, **launch_kwargs())
+    serve_app(demo, server_name="127.0.0.1", server_port=port, quiet=True)
 
 
 def rss_mb(pid: int) -> float:

@@ -23,7 +23,7 @@ from tests.conftest import free_port  # noqa: E402
 from tests.remote_server import FakeServer, chat_chunk  # noqa: E402
 from ui import render, safe_text  # noqa: E402
 from ui.handlers import ModelInfo  # noqa: E402
-from ui.layout import build_app, launch_kwargs  # noqa: E402
+from ui.layout import build_app, serve  # noqa: E402
 
 UNIT = "a $x$ costs $5 "
 LIMIT_S = 240
@@ -53,8 +53,8 @@ def run_once(browser, text: str, chunks: int) -> float:
         consume = engine._consume
         engine._consume = lambda run, stream, budget_at: consume(run, _Paced(stream, 2.0 / chunks), budget_at)
         demo = build_app(engine, ModelInfo("bench"))
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True, **launch_kwargs())
+        _, url, _ = serve(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                          quiet=True)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
         try:
             page.goto(url)

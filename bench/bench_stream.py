@@ -57,10 +57,10 @@ class SyntheticEngine:
 
 def serve(port: int, tokens: int, rate: float) -> None:
     from ui.handlers import ModelInfo
-    from ui.layout import build_app
+    from ui.layout import build_app, serve as serve_app
 
     demo = build_app(SyntheticEngine(tokens, rate), ModelInfo("synthetic", device="none"))
-    demo.launch(server_name="127.0.0.1", server_port=port, quiet=True)
+    serve_app(demo, server_name="127.0.0.1", server_port=port, quiet=True)
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,7 +1,7 @@
 """The four ways scripts reach `/reason`, each driven as its users drive it, against a live app.
 
 - `serve(engine, launch)`: the app on `engine` (the bundled tiny model), with the routes for scripts
-  (`ui.api_routes`: positional defaults, the MCP tool) as `python app.py --mcp` installs them.
+  (`ui.http_app`: positional defaults, the MCP tool) as `python app.py --mcp` installs them.
 - `mcp_session(url, work)` / `mcp_reason(url, arguments)`: the `mcp` SDK's streamable-HTTP client.
 - `js(url, mode, image, question)`: tests/js/reason.mjs under node (Gradio's `@gradio/client`).
 - `http_upload(url, path)`, `http_reason(url, data)`: plain HTTP with httpx, as curl would.
@@ -37,7 +37,7 @@ def serve(engine, launch, **build) -> tuple[str, Any]:
     # the checkpoint's own max_dynamic_patch (4): a square image is 4 tiles + the thumbnail
     defaults = GenerationOptions.validated(answer_budget=16, max_tiles=4)
     demo = build_app(engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults), **build)
-    return launch(demo, **demo.api_routes.launch_options(UPLOAD_LIMIT, mcp=True)), demo
+    return launch(demo, max_file_size=UPLOAD_LIMIT, mcp=True), demo
 
 
 def data_url(path: Path | str) -> str:

@@ -2,7 +2,9 @@
 
 - `tiny_engine`: a LocalEngine over the bundled tiny checkpoint (registry name "tiny"), or over a
   random checkpoint of the same format when `assets/tiny-r1v/config.json` is missing.
-- `launch(demo, **launch_options) -> url`: serves a Blocks on a free local port; every app is closed at the end of its test module.
+- `launch(demo, **options) -> url`: serves a Blocks on a free local port exactly as `python app.py` does
+  (`ui.layout.serve`: its routes and middleware; `mcp=True` adds the MCP tool); every app is closed at
+  the end of its test module.
 - `slowed(engine, step_s)`: test-only instrumentation of the real model, so a run lasts until it is
   stopped: each decoding step sleeps `step_s` and the stop tokens are never chosen.
 """
@@ -16,7 +18,7 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.helpers import ARGS, CHROMIUM, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
-from ui.layout import launch_kwargs
+from ui.layout import serve
 
 
 @pytest.fixture(scope="session")
@@ -37,8 +39,9 @@ def launch() -> Iterator[Callable]:
     demos = []
 
     def _launch(demo, **options) -> str:
-        _, url, _ = demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
-                                quiet=True, max_file_size="5mb", **launch_kwargs(), **options)
+        options.setdefault("max_file_size", "5mb")
+        _, url, _ = serve(demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=free_port(),
+                          quiet=True, **options)
         demos.append(demo)
         return url
 

@@ -28,7 +28,8 @@ FOLLOW_UP = "And how many blue ones?"
 
 @pytest.fixture(scope="module")
 def served(tiny_engine, launch):
-    """The app as app.py builds it for the bundled model: its defaults from ui.settings."""
+    """The app as app.py builds and serves it for the bundled model (its defaults from ui.settings; the
+    `launch` fixture serves it with ui.layout.serve, its routes and middleware included)."""
     info = ModelInfo("tiny", is_tiny=True, device="CPU", defaults=served_defaults(by_name("tiny")))
     demo = build_app(tiny_engine, info)
     url = launch(demo)
@@ -198,7 +199,8 @@ PRIVATE = "is on a local or private network address, which is never fetched"
 
 @pytest.mark.parametrize("item, words", [
     ({}, NO_PATH + " (its fields: none)"),
-    ({"meta": {"_type": "gradio.FileData"}}, NO_PATH + " (its fields: meta)"),
+    # the marker alone: on the stack `python app.py` serves, /reason sees the item without it (ui/api_routes.py)
+    ({"meta": {"_type": "gradio.FileData"}}, NO_PATH + " (its fields: none)"),
     ({"url": "http://127.0.0.1:9/secret.png"}, "The image at http://127.0.0.1:9/secret.png " + PRIVATE),
     ({"path": "http://localhost/x.png"}, "The image at http://localhost/x.png " + PRIVATE),
     ("/etc/passwd", "Image 'passwd' was not uploaded with the request"),

@@ -18,7 +18,7 @@ from tests.conftest import free_port, slowed, wait_until
 from tests.test_browser import CHROMIUM, pick_first_example, shoot, wait_for_title
 from ui.handlers import ModelInfo
 from ui.history import HistoryOptions
-from ui.layout import build_app, launch_kwargs
+from ui.layout import build_app, serve
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM or not __import__("os").path.exists(CHROMIUM),
@@ -38,8 +38,8 @@ class Server:
     def start(self) -> None:
         defaults = GenerationOptions.validated(thinking_budget=24, answer_budget=32, max_tiles=4)
         self.demo = build_app(self.engine, ModelInfo("tiny", is_tiny=True, defaults=defaults), history=self.options)
-        _, self.url, _ = self.demo.launch(prevent_thread_lock=True, server_name="127.0.0.1", server_port=self.port,
-                                          quiet=True, max_file_size="5mb", **launch_kwargs())
+        _, self.url, _ = serve(self.demo, prevent_thread_lock=True, server_name="127.0.0.1", server_port=self.port,
+                               quiet=True, max_file_size="5mb")
 
     def restart(self) -> None:
         self.demo.close()
@@ -155,7 +155,7 @@ def test_share_the_last_answer_and_replay_it_in_a_fresh_browser(page, server, br
     link = result.locator("a").first.get_attribute("href")
     delete_link = result.locator("code").inner_text()
     assert re.fullmatch(re.escape(server.url.rstrip("/")) + r"/?\?share=[A-Za-z0-9_-]{22}", link)
-    assert delete_link.startswith(link + "&delete=")
+    assert delete_link.startswith(link + "#delete=")  # in the fragment: never sent to a server
 
     fresh = browser.new_context(viewport={"width": 1400, "height": 1000})  # no cookies, no storage
     viewer = fresh.new_page()

@@ -199,7 +199,7 @@ def test_python_app_py_with_mcp_serves_the_tool_and_the_routes_for_scripts(tmp_p
             time.sleep(0.5)
         assert result is not None and not result["error"], (result, (tmp_path / "app.log").read_text()[-2000:])
         assert set(result["structured"]) == FINAL_KEYS
-        short = http_reason(url, [[http_upload(url, EXAMPLE)], QUESTION])  # defaults filled by ui/api_routes
+        short = http_reason(url, [[http_upload(url, EXAMPLE)], QUESTION])  # defaults filled by ui/httpapi.py
         assert short["events"][-1][0] == "complete" and short["final"]["answer"]
     finally:
         child.terminate()

@@ -89,7 +89,7 @@ def limited_app(tiny_engine, launch):
     defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
     demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, device="CPU", defaults=defaults),
                      policy=ServingPolicy(rate_limit_per_minute=2))
-    return launch(demo, **demo.api_routes.launch_options("5mb", mcp=True))
+    return launch(demo, mcp=True)
 
 
 def reason(client, question=QUESTION):
@@ -125,7 +125,7 @@ def test_mcp_lists_reason_with_its_description_and_arguments(limited_app):
 def test_the_mcp_tool_answers_about_a_data_url_image_in_json_and_refuses_a_loopback_url(tiny_engine, launch):
     defaults = GenerationOptions.validated(answer_budget=16, max_tiles=2)
     demo = build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=defaults))
-    url = launch(demo, **demo.api_routes.launch_options("5mb", mcp=True))
+    url = launch(demo, mcp=True)
     image = "data:image/png;base64," + base64.b64encode(Path(EXAMPLE).read_bytes()).decode()
 
     async def ask(session, images):

@@ -1,6 +1,8 @@
 """ui/share.py: snapshots get unguessable ids, copy their images, expire, stay within their count and
-bytes (the oldest dropped), refuse a snapshot over the size limit, delete only with their token, and
-refuse ids that are not ids (no path is ever built from one)."""
+bytes (a visitor's own oldest dropped, never another visitor's), keep each visitor within an hourly
+quota and a share of the total, refuse a snapshot over the size limit, delete only with their token,
+and refuse ids that are not ids (no path is ever built from one). The page's Share (ui/history_view.py)
+shares only turns this server streamed: a record edited in the browser's history is refused."""
 from __future__ import annotations
 
 import json
@@ -44,7 +46,7 @@ def test_a_snapshot_round_trips_with_its_images_copied(tmp_path, image):
 
 
 def test_ids_are_unguessable_and_distinct(tmp_path):
-    store = store_in(tmp_path, max_count=1000)
+    store = store_in(tmp_path, max_count=1000, per_hour=100, visitor_percent=100)
     ids = {store.create({}, [])[0] for _ in range(50)}
     assert len(ids) == 50 and all(len(share_id) == 22 for share_id in ids)
 
@@ -81,21 +83,56 @@ def test_expired_snapshots_are_purged_when_a_new_one_is_made(tmp_path):
     assert not (tmp_path / "shares" / old).exists() and store.load(new) is not None
 
 
-def test_beyond_the_count_the_oldest_go(tmp_path):
+def test_beyond_the_count_a_visitors_own_oldest_go_and_nobody_elses(tmp_path):
     clock = Clock()
-    store = store_in(tmp_path, clock, max_count=3)
+    store = store_in(tmp_path, clock, max_count=3, visitor_percent=100)
     ids = []
-    for _ in range(5):
+    for visitor in ("a", "b", "a", "a", "a"):
         clock.now += 1
-        ids.append(store.create({}, [])[0])
-    assert [store.load(share_id) is not None for share_id in ids] == [False, False, True, True, True]
+        ids.append(store.create({}, [], visitor)[0])
+    assert [store.load(share_id) is not None for share_id in ids] == [False, True, False, True, True]
+    with pytest.raises(UserFacingError) as full:  # a visitor with nothing of their own to drop
+        store.create({}, [], "c")
+    assert full.value.key == "share.full" and "at most 3 shared answers" in str(full.value)
+    assert store.load(ids[1]) is not None  # b's link survives everything a and c did
+
+
+def test_one_visitors_501st_link_does_not_evict_another_visitors(tmp_path):
+    clock = Clock()
+    store = store_in(tmp_path, clock)  # the defaults: 500 links, 20 an hour, 10 % (50) per visitor
+    theirs = store.create({"record": {"question": "theirs"}}, [], "other visitor")[0]
+    made, refusals = 0, set()
+    for _ in range(501):
+        clock.now += 200  # 18 an hour: under the hourly quota, so only the share of the total stops it
+        try:
+            store.create({}, [], "busy visitor")
+            made += 1
+        except UserFacingError as error:
+            refusals.add(error.key)
+    assert made == 50 and refusals == {"share.visitor_full"}
+    assert store.load(theirs)["record"] == {"question": "theirs"}
+
+
+def test_a_visitor_gets_at_most_the_hourly_quota_then_is_told_when_to_come_back(tmp_path):
+    clock = Clock()
+    store = store_in(tmp_path, clock, per_hour=3)
+    for _ in range(3):
+        clock.now += 60
+        store.create({}, [], "v")
+    with pytest.raises(UserFacingError) as refused:
+        store.create({}, [], "v")
+    assert refused.value.key == "share.hourly" and "3 answers in the last hour" in str(refused.value)
+    assert "try again in 58 min" in str(refused.value)  # when the first of the three leaves the hour
+    store.create({}, [], "someone else")  # a quota per visitor
+    clock.now += 3600
+    store.create({}, [], "v")
 
 
 def test_beyond_the_bytes_the_oldest_go(tmp_path):
     clock = Clock()
     big = tmp_path / "big.png"
     big.write_bytes(b"x" * 40_000)
-    store = store_in(tmp_path, clock, max_bytes=100_000)
+    store = store_in(tmp_path, clock, max_bytes=100_000, visitor_percent=100)
     ids = []
     for _ in range(4):
         clock.now += 1
@@ -132,8 +169,10 @@ def test_a_failed_write_leaves_no_half_snapshot(tmp_path, image):
 
 
 def test_limits_come_from_the_environment():
-    limits = ShareLimits.from_env({"R1V_SHARE_DAYS": "7", "R1V_SHARE_MAX_COUNT": "9", "R1V_SHARE_MAX_MB": "2"})
+    limits = ShareLimits.from_env({"R1V_SHARE_DAYS": "7", "R1V_SHARE_MAX_COUNT": "9", "R1V_SHARE_MAX_MB": "2",
+                                   "R1V_SHARE_PER_HOUR": "4", "R1V_SHARE_VISITOR_PERCENT": "50"})
     assert (limits.days, limits.max_count, limits.max_bytes) == (7.0, 9, 2 * 2**20)
+    assert (limits.per_hour, limits.per_visitor) == (4, 4)
 
 
 def test_share_links_are_off_with_the_flag_or_the_variable(monkeypatch):
@@ -147,8 +186,9 @@ def test_share_links_are_off_with_the_flag_or_the_variable(monkeypatch):
 
 
 class FakeRequest:
-    def __init__(self, **query):
+    def __init__(self, address="127.0.0.1", **query):
         self.query_params, self.headers, self.session_hash = query, {"referer": "http://127.0.0.1:7860/?x=1"}, None
+        self.client = type("Client", (), {"host": address})()
 
 
 def view_with(tmp_path, share_links: bool):
@@ -170,7 +210,7 @@ def test_with_share_links_off_nothing_is_stored_and_a_link_says_so(tmp_path):
     view = view_with(tmp_path, share_links=False)
     assert view.share((record(),), None, None, FakeRequest()) == "Share links are turned off on this server."
     assert not (tmp_path / "shares").exists()
-    first = next(view.open_replay(FakeRequest(share="A" * 22)))
+    first = next(view.open_replay("", FakeRequest(share="A" * 22)))
     assert "turned off" in first[1]
 
 
@@ -180,12 +220,100 @@ def test_a_share_gives_a_link_on_this_page_that_replays_to_the_recorded_end(tmp_
     view = view_with(tmp_path, share_links=True)
     text = view.share((record(),), None, None, FakeRequest())
     link = re.search(r"\((http://127\.0\.0\.1:7860/\?share=[A-Za-z0-9_-]{22})\)", text).group(1)
-    assert f"`{link}&delete=" in text
+    assert f"`{link}#delete=" in text  # the token in the fragment, which browsers never send
     share_id = link.rsplit("=", 1)[1]
-    frames = list(view.open_replay(FakeRequest(share=share_id)))
+    frames = list(view.open_replay("", FakeRequest(share=share_id)))
     assert frames[0][6] == (share_id, None) and "Model:** tiny" in frames[0][1]
     final_messages, final_line = frames[-1][2], frames[-1][5]
     assert final_messages[-1]["content"]["text"] == "3" and "in all" in final_line
     assert len(frames) > 10  # streamed, not drawn at once
-    missing = next(view.open_replay(FakeRequest(share="B" * 22)))
+    missing = next(view.open_replay("", FakeRequest(share="B" * 22)))
     assert "not found" in missing[1] and "30 days" in missing[1]
+
+
+# ---- only what the server streamed --------------------------------------------------------------
+
+def _controls() -> list:
+    from model.events import GenerationOptions
+
+    d = GenerationOptions.validated()
+    return [d.thinking_budget, False, d.answer_budget, d.temperature, d.top_p, d.top_k, d.repetition_penalty,
+            d.max_tiles, d.seed]  # the page's settings, in ui.controls.CONTROL_NAMES order
+
+
+CONTROLS = _controls()
+
+
+def as_browser_json(value):
+    """`value` after a trip through the browser's JSON: whole floats come back as integers."""
+    def plain(item):
+        if isinstance(item, float) and item.is_integer():
+            return int(item)
+        if isinstance(item, dict):
+            return {key: plain(inner) for key, inner in item.items()}
+        if isinstance(item, list):
+            return [plain(inner) for inner in item]
+        return item
+    return plain(json.loads(json.dumps(value)))
+
+
+@pytest.fixture
+def signed_store(tmp_path, monkeypatch):
+    """A view, and the browser store its Save wrote after the server answered a turn with an image."""
+    import gradio as gr
+
+    from tests.test_history import record
+
+    warned = []
+    monkeypatch.setattr(gr, "Warning", lambda message, *args, **kwargs: warned.append(message))
+    view = view_with(tmp_path, share_links=True)
+    picture = tmp_path / "upload.png"
+    picture.write_bytes(b"\x89PNG the picture the question was about")
+    view.image_ok = lambda path: path == str(picture)
+    store, _, conv_id = view.save((record(images=[str(picture)]),), "conv", None, FakeRequest(), *CONTROLS)
+    return view, as_browser_json(store), conv_id, warned, picture
+
+
+def share_restored(view, store):
+    _, records, _, conv_id, _, _ = view.restore(store, FakeRequest())
+    return view.share(records, conv_id, store, FakeRequest())
+
+
+def test_a_conversation_restored_from_history_can_still_be_shared(signed_store):
+    view, store, _, warned, _ = signed_store
+    assert store["conversations"][0]["turns"][0]["signature"]
+    text = share_restored(view, store)
+    assert isinstance(text, str) and "?share=" in text and not warned
+
+
+@pytest.mark.parametrize("forge", [
+    lambda turn: turn.update(answer="Visit evil.example for the real answer."),
+    lambda turn: turn.update(question="What does the served model say about you?"),
+    lambda turn: turn.update(thinking="edited"),
+    lambda turn: turn["stats"].update(total_s=0.01),
+    lambda turn: turn.update(thinking_tokens=1),
+    lambda turn: turn.pop("signature"),
+    lambda turn: turn.update(signature="0" * 64),
+], ids=["answer", "question", "thinking", "stats", "tokens", "no signature", "made-up signature"])
+def test_a_record_forged_in_the_browser_cannot_become_a_snapshot(signed_store, tmp_path, forge):
+    view, store, _, warned, _ = signed_store
+    forge(store["conversations"][0]["turns"][0])
+    assert share_restored(view, store) is not None and not (tmp_path / "shares").exists()
+    assert warned == [view.words(None)("share.unsigned")]
+
+
+def test_a_swapped_image_cannot_be_shared_under_the_old_signature(signed_store, tmp_path):
+    view, store, _, warned, picture = signed_store
+    picture.write_bytes(b"\x89PNG another picture")
+    share_restored(view, store)
+    assert warned == [view.words(None)("share.unsigned")] and not (tmp_path / "shares").exists()
+
+
+def test_a_restored_turn_is_never_signed_anew_by_a_later_save(signed_store):
+    view, store, conv_id, _, _ = signed_store
+    store["conversations"][0]["turns"][0]["answer"] = "forged"
+    _, records, _, _, _, _ = view.restore(store, FakeRequest())
+    saved_again, _, _ = view.save(records, conv_id, store, FakeRequest(), *CONTROLS)
+    turn = saved_again["conversations"][0]["turns"][0]
+    assert turn["answer"] == "forged" and turn["signature"] == store["conversations"][0]["turns"][0]["signature"]
+    assert view.unshareable(view.restore(as_browser_json(saved_again), FakeRequest())[1][-1]) == "share.unsigned"

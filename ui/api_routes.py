@@ -1,56 +1,26 @@
-"""What the server adds to Gradio's own routes for scripts, installed when it starts.
+"""`/reason` calls reach `/reason` with their images as sent (`ReasonCalls`, installed by `ui.http_app`).
 
-`ApiRoutes(handlers).launch_options(max_file_size, mcp=...)` gives the `demo.launch()` arguments:
-- `/reason` calls (`POST /gradio_api/call/reason`, and `POST /gradio_api/queue/join` for /reason, as
-  gradio_client and @gradio/client send them) reach `/reason` with their images as sent: the
-  FileData marker (`meta`) is removed, so the app's own check (`ui.uploads.image_path`: uploads,
-  examples, data: and public https: URLs) answers for every client with its own message. With the
-  marker, Gradio 6.31 checks and downloads files before `/reason` runs (`processing_utils.
-  async_move_files_to_cache`) and its refusals (a path never uploaded, a loopback URL) are not
-  `gr.Error`s, so clients got `null` or "An error occurred".
-- plain HTTP calls with values left out or misnamed are completed or refused by `ui.httpapi.CallCheck`,
-  which runs after this.
-- a cancelled /reason job ends cleanly for @gradio/client (`ui.cancelled`).
-- with `mcp=True`: the `reason` MCP tool at /gradio_api/mcp/ (`ui.mcp_tool`).
-All are installed by a lifespan handler, the one hook Gradio's `launch` offers onto its app.
+`/reason` calls (`POST /gradio_api/call/reason`, and `POST /gradio_api/queue/join` for /reason, as
+gradio_client and @gradio/client send them) have the FileData marker (`meta`) removed from their
+images, so the app's own check (`ui.uploads.image_path`: uploads, examples, data: and public https:
+URLs) answers for every client with its own message. With the marker, Gradio 6.31 checks and
+downloads files before `/reason` runs (`processing_utils.async_move_files_to_cache`) and its
+refusals (a path never uploaded, a loopback URL) are not `gr.Error`s, so clients got `null` or "An
+error occurred". Plain HTTP calls are checked before this, while the markers are still there
+(`ui.httpapi.CallCheck`). A queue join for /reason tells `ui.cancelled` the job to watch.
 """
 from __future__ import annotations
 
-import contextlib
 import json
-from typing import Any, AsyncIterator
+from typing import Any
 
-from starlette.responses import JSONResponse
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
+from ui.bodylimit import read_body, replayed, with_body
 from ui.cancelled import CancelledJobs
-from ui.mcp_tool import ReasonTool
 
 CALL_PATHS = ("/gradio_api/call/reason", "/gradio_api/call/reason/")
 JOIN_PATHS = ("/gradio_api/queue/join", "/gradio_api/queue/join/")
-MAX_CALL_BODY = 1 * 2**20  # a call's JSON holds values and upload paths, never file bytes
-
-
-class ApiRoutes:
-    """The routes for scripts, over the page's handlers."""
-
-    def __init__(self, handlers: Any, max_concurrency: int = 4):
-        self.tool = ReasonTool(handlers, max_concurrency)
-
-    def launch_options(self, max_file_size: str | int = "20mb", mcp: bool = False) -> dict[str, Any]:
-        tool = self.tool
-
-        @contextlib.asynccontextmanager
-        async def lifespan(app: Any) -> AsyncIterator[None]:
-            # The app is already started, so Starlette refuses add_middleware; wrap its built stack.
-            cancelled = CancelledJobs(app.middleware_stack or app.build_middleware_stack())
-            app.middleware_stack = ReasonCalls(cancelled, app.get_blocks(), cancelled)
-            async with contextlib.AsyncExitStack() as stack:
-                if mcp:
-                    await stack.enter_async_context(tool.mounted(app, max_file_size))
-                yield
-
-        return {"app_kwargs": {"lifespan": lifespan}}
 
 
 def parameters(blocks: Any) -> list[dict]:
@@ -88,37 +58,26 @@ class ReasonCalls:
         if path not in CALL_PATHS + JOIN_PATHS:
             await self.app(scope, receive, send)
             return
-        body, more = b"", True
-        while more and len(body) <= MAX_CALL_BODY:
-            message = await receive()
-            body, more = body + message.get("body", b""), message.get("more_body", False)
-        if more:  # too large to be a call; Gradio answers it as it would
-            await self.app(scope, _replay(body, receive, True), send)
-            return
+        body = await read_body(receive)  # bounded by ui.bodylimit, which runs before this
         if path in CALL_PATHS:
-            body, why = self._completed(body)
+            body = self._completed(body)
         else:
-            body, session, why = *self._joined(body), ""
+            body, session = self._joined(body)
             if session is not False and self.cancelled is not None:
                 send = self.cancelled.joined(session, send)
-        if why:
-            await JSONResponse({"error": why}, status_code=422)(scope, receive, send)
-            return
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"content-length"]
-        scope = dict(scope, headers=headers + [(b"content-length", str(len(body)).encode())])
-        await self.app(scope, _replay(body, receive, False), send)
+        await self.app(with_body(scope, body), replayed(body, receive), send)
 
-    def _completed(self, body: bytes) -> tuple[bytes, str]:
-        """The body with its images as sent (`ui.httpapi.CallCheck` completes the values after this)."""
+    def _completed(self, body: bytes) -> bytes:
+        """The body with its images as sent (`ui.httpapi.CallCheck` has completed the values before this)."""
         try:
             call = json.loads(body)
         except ValueError:
-            return body, ""  # Gradio names the JSON error
+            return body  # Gradio names the JSON error
         values = call.get("data") if isinstance(call, dict) else None
         if not isinstance(values, list):
-            return body, ""
+            return body
         call["data"] = raw_images(values, self.params)
-        return json.dumps(call).encode(), ""
+        return json.dumps(call).encode()
 
     def _joined(self, body: bytes) -> tuple[bytes, Any]:
         """A queue/join body for /reason with its images as sent, and its session (False for a body
@@ -132,18 +91,3 @@ class ReasonCalls:
             return body, False
         call["data"] = raw_images(call["data"], self.params)
         return json.dumps(call).encode(), call.get("session_hash")
-
-
-def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
-    """A `receive` that first hands over `body` (with `more` body to come), then reads on from the
-    original `receive` (the rest of the body, or the client's disconnect)."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": more}
-        return await receive()
-
-    return replay

@@ -22,10 +22,16 @@ REMEMBERED = 4_096  # /reason sessions and jobs kept, the oldest forgotten first
 
 
 class CancelledJobs:
-    def __init__(self, app: Any):
+    """The /reason sessions and jobs to watch; `wrap(app)` is the middleware over `app` (ui.http_app)."""
+
+    def __init__(self, app: Any = None):
         self.app = app
         self.sessions: OrderedDict[str, None] = OrderedDict()
         self.jobs: OrderedDict[str, None] = OrderedDict()
+
+    def wrap(self, app: Any) -> "CancelledJobs":
+        self.app = app
+        return self
 
     def joined(self, session_hash: str | None, send: Send) -> Send:
         """`send` for the answer to a /reason queue/join: remembers the session and the job's id."""
@@ -46,15 +52,13 @@ class CancelledJobs:
         if scope["type"] != "http" or scope.get("path") not in DATA_PATHS or _session(scope) not in self.sessions:
             await self.app(scope, receive, send)
             return
-        # Uncompressed, so the rewrite sees each event as Gradio wrote it.
-        headers = [(k, v) for k, v in scope["headers"] if k.lower() != b"accept-encoding"]
-
+        # Gradio's Brotli middleware runs outside this one: the rewrite sees each event as Gradio wrote it.
         async def rewrite(message: Message) -> None:
             if message["type"] == "http.response.body" and b'"process_completed"' in message.get("body", b""):
                 message = dict(message, body=self._completed(message["body"]))
             await send(message)
 
-        await self.app(dict(scope, headers=headers), receive, rewrite)
+        await self.app(scope, receive, rewrite)
 
     def _completed(self, body: bytes) -> bytes:
         events = []

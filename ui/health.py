@@ -9,7 +9,7 @@
 - `GET /model-info`: the model's name, versions, context length, input limits (model/limits.py) and
   the defaults of every `/reason` setting. Not `/info`: Gradio serves its own API description at
   `/gradio_api/info`, and a bare `/info` beside it would read as that one.
-`Health(slot, limits).routes()` gives the Starlette routes; `ui.httpapi.serve_extras` serves them.
+`Health(slot, limits).routes()` gives the Starlette routes; `ui.http_app` installs them.
 Endpoints are plain functions (Starlette runs them in its thread pool), so a slow probe never
 blocks the event loop.
 """

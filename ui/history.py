@@ -17,7 +17,10 @@ dropped first; a single conversation too large loses its oldest turns, then its 
 
 `data_folder()` is R1V_DATA_DIR, else ~/.cache/r1v-demo; `state_secret(folder)` is R1V_STATE_SECRET,
 else a secret generated once and kept in the folder (mode 0600), so a restart keeps the history
-(where the folder cannot be written, a secret for this run alone, with a warning in the log).
+(where the folder cannot be written, a secret for this run alone, with a warning in the log). The
+key that signs finished turns (`ui.signing`) is kept the same way, in `share-key`; it never leaves
+the server. A stored turn carries its signature; every turn read back is a `RestoredTurn` holding
+it, so a turn the browser sent can never pass for one the server has just streamed.
 Nothing here imports Gradio.
 """
 from __future__ import annotations
@@ -41,6 +44,7 @@ MAX_CONVERSATIONS = 50
 MAX_STORE_BYTES = 2_000_000  # serialised JSON; the browser's localStorage holds about 5 MB per site
 TITLE_CHARS = 60
 SECRET_FILE = "state-secret"
+SHARE_KEY_FILE = "share-key"
 Store = dict[str, Any]
 ImageCheck = Callable[[str], bool]  # True when the server still has the image and may show it
 
@@ -56,7 +60,12 @@ def state_secret(folder: Path, environ: Mapping[str, str] = os.environ) -> str:
     """R1V_STATE_SECRET, else the folder's secret, created on first use and readable by us alone."""
     if environ.get("R1V_STATE_SECRET"):
         return environ["R1V_STATE_SECRET"]
-    path = folder / SECRET_FILE
+    return kept_secret(folder, SECRET_FILE)
+
+
+def kept_secret(folder: Path, name: str) -> str:
+    """The secret in `folder / name`, created on first use and readable by us alone."""
+    path = folder / name
     try:
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         try:
@@ -67,7 +76,7 @@ def state_secret(folder: Path, environ: Mapping[str, str] = os.environ) -> str:
             out.write(secrets.token_urlsafe(32))
         return path.read_text(encoding="utf-8").strip()
     except OSError as error:  # a read-only home: the page still serves, history lasts until a restart
-        log.warning("cannot keep the history secret in %s (%s); set R1V_DATA_DIR or R1V_STATE_SECRET", folder, error)
+        log.warning("cannot keep the secret %s in %s (%s); set R1V_DATA_DIR", name, folder, error)
         return secrets.token_urlsafe(32)
 
 
@@ -75,23 +84,25 @@ def state_secret(folder: Path, environ: Mapping[str, str] = os.environ) -> str:
 
 @dataclass(frozen=True)
 class RestoredTurn(TurnRecord):
-    """A turn read back from the store whose images are partly gone: `images` holds those the server
-    still has (the model sees only these), `missing_images` the rest, drawn as a short note."""
+    """A turn read back from the store: `images` holds those the server still has (the model sees only
+    these), `missing_images` the rest, drawn as a short note; `signature` is what the store said."""
 
     missing_images: tuple[str, ...] = ()
+    signature: str = ""
 
     def messages(self, words: Words = EN) -> list[dict]:
         gone = [{"role": "user", "content": text_block(words("history.image_gone"))} for _ in self.missing_images]
         return gone + TurnRecord.messages(self, words)
 
 
-def turn_to_dict(record: TurnRecord, settings: Mapping[str, Any] | None = None) -> dict:
+def turn_to_dict(record: TurnRecord, settings: Mapping[str, Any] | None = None, signature: str = "") -> dict:
     images = list(record.images) + list(getattr(record, "missing_images", ()))
-    return {"question": record.question, "images": images, "thinking": record.thinking,
+    turn = {"question": record.question, "images": images, "thinking": record.thinking,
             "answer": record.answer, "thinking_tokens": record.thinking_tokens,
             "thought_s": record.thought_s, "budget_fired": record.budget_fired,
             "finish_reason": FinishReason(record.finish_reason).value, "stats": dict(record.stats),
             "settings": dict(settings or {})}
+    return {**turn, "signature": signature} if signature else turn
 
 
 def turn_from_dict(data: Any, image_ok: ImageCheck) -> TurnRecord:
@@ -111,6 +122,13 @@ def turn_from_dict(data: Any, image_ok: ImageCheck) -> TurnRecord:
                   finish_reason=FinishReason(data.get("finish_reason", "answered")),
                   stats=_checked_stats(data.get("stats")))
     return RestoredTurn(**fields, missing_images=missing) if missing else TurnRecord(**fields)
+
+
+def as_restored(record: TurnRecord, signature: Any) -> RestoredTurn:
+    """`record` as read back from the store, with the signature it came with ("" if none or not text)."""
+    fields = {name: getattr(record, name) for name in TurnRecord.__dataclass_fields__}
+    return RestoredTurn(**fields, missing_images=getattr(record, "missing_images", ()),
+                        signature=signature if isinstance(signature, str) else "")
 
 
 def _checked_stats(stats: Any) -> dict:
@@ -201,14 +219,20 @@ def with_pending(store: Store, conv_id: str, question: str, now: float | None = 
     return {**store, "current": conv_id, "conversations": [conv] + without(store, conv_id)["conversations"]}
 
 
-def merged_turns(records: tuple[TurnRecord, ...], stored: list[dict], settings: Mapping[str, Any]) -> list[dict]:
+def merged_turns(records: tuple[TurnRecord, ...], stored: list[dict], settings: Mapping[str, Any],
+                 sign: Callable[[TurnRecord], str] | None = None) -> list[dict]:
     """The session's records as stored turns; a turn already stored keeps the settings it was answered
-    with, a new (or regenerated) one gets `settings`."""
+    with, a new (or regenerated) one gets `settings`. A turn the server made this session is signed
+    with `sign`; one read back from the store keeps the signature it came with (never a new one)."""
     turns = []
     for index, record in enumerate(records):
         old = stored[index] if index < len(stored) else None
         same = old is not None and old.get("question") == record.question and old.get("answer") == record.answer
-        turns.append(turn_to_dict(record, old.get("settings") if same else settings))
+        if isinstance(record, RestoredTurn):
+            signature = record.signature
+        else:
+            signature = sign(record) if sign else ""
+        turns.append(turn_to_dict(record, old.get("settings") if same else settings, signature))
     return turns
 
 
@@ -217,7 +241,7 @@ def restored(conv: dict, image_ok: ImageCheck) -> tuple[tuple[TurnRecord, ...], 
     records = []
     for turn in conv["turns"]:
         try:
-            records.append(turn_from_dict(turn, image_ok))
+            records.append(as_restored(turn_from_dict(turn, image_ok), turn.get("signature")))
         except (ValueError, TypeError):
             continue  # a malformed turn (an edited store) is left out; the rest still opens
     pending = (conv.get("pending") or {}).get("question")
@@ -277,13 +301,15 @@ class HistoryOptions:
     share_links: bool = True
     max_conversations: int = MAX_CONVERSATIONS
     max_bytes: int = MAX_STORE_BYTES
+    share_key: str = ""  # signs finished turns (ui.signing); "" = the one kept in `folder`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, share_links: bool | None = None) -> "HistoryOptions":
         folder = data_folder(environ)
         if share_links is None:
             share_links = environ.get("R1V_SHARE_LINKS", "1").lower() not in ("0", "false", "no", "off")
-        return cls(folder=folder, secret=state_secret(folder, environ), share_links=share_links)
+        return cls(folder=folder, secret=state_secret(folder, environ), share_links=share_links,
+                   share_key=kept_secret(folder, SHARE_KEY_FILE))
 
     def with_shares(self, on: bool) -> "HistoryOptions":
         return replace(self, share_links=on)

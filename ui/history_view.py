@@ -8,8 +8,12 @@
 - `wire_history(demo, view, chat, controls, records, panels, share, answered)`: on load
   the conversation that was open comes back (a turn that was still answering is said to be interrupted and
   its question goes back in the box); after each answer, undo or clear the session's records (still
-  the only history the model sees) are mirrored into the store; Share writes a snapshot of the last
-  finished turn (`ui.share`) and shows its link and, once, its delete link.
+  the only history the model sees) are mirrored into the store, each turn the server made signed
+  (`ui.signing`); Share writes a snapshot of the last finished turn (`ui.share`) if the server made
+  it this session or its signature holds, within the visitor's quota, and shows its link and, once,
+  its delete link. The delete token is in the link's fragment (`#delete=`), which browsers never
+  send: the page reads it (FRAGMENT_JS), takes it out of the address bar and posts it with the
+  replay's load event, so no request line (and no access log or proxy) ever holds it.
 Opening, starting or deleting a conversation is refused while an answer runs.
 """
 from __future__ import annotations
@@ -28,12 +32,15 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 from model.events import NO_LIMIT, UserFacingError
 from ui.controls import options_from_controls
 from ui.handlers import Handlers, live_status
-from ui.history import (HistoryOptions, bounded, current, empty_store, find, listing, merged_turns, new_id, parsed,
-                        opened, restored, saved, turn_from_dict, turn_to_dict, with_pending, without)
+from ui.history import (SHARE_KEY_FILE, HistoryOptions, RestoredTurn, bounded, current, empty_store, find,
+                        kept_secret, listing, merged_turns, new_id, opened, parsed, restored, saved, turn_from_dict,
+                        turn_to_dict, with_pending, without)
 from ui.i18n import LABEL, Words
+from ui.ratelimit import client_address
 from ui.render import CHATBOT_OPTIONS, history_messages, shown, stats_line, text_block
 from ui.replay import phase_times, replay_frames
 from ui.share import ShareLimits, ShareStore
+from ui.signing import TurnSigner
 from ui.uploads import EXAMPLES_DIR
 
 log = logging.getLogger(__name__)
@@ -41,11 +48,19 @@ STORAGE_KEY = "r1v-history-v1"
 SETTING_LABELS = ("thinking_budget", "answer_budget", "temperature", "top_p", "top_k", "repetition_penalty",
                   "max_tiles", "seed")
 private = {"api_visibility": "private", "show_progress": "hidden"}
+# The delete token from the address's fragment (never sent in a request line), then the fragment
+# taken off the address (and so off the browser's history).
+FRAGMENT_JS = """(token) => {
+    const found = new URLSearchParams(window.location.hash.slice(1)).get("delete") || "";
+    if (found) { history.replaceState(history.state, "", window.location.pathname + window.location.search); }
+    return [found];
+}"""
 
 
 def panels(options: HistoryOptions) -> dict[str, Any]:
     store = gr.BrowserState(empty_store(), storage_key=STORAGE_KEY, secret=options.secret)
     conv_id, shared = gr.State(None), gr.State(None)
+    fragment = gr.Textbox("", visible=False, elem_id="share-fragment")  # the delete token, posted by FRAGMENT_JS
     with gr.Sidebar(open=False, position="left", elem_id="history"):
         gr.Markdown(LABEL("history.title"))
         new = gr.Button(LABEL("history.new"), size="sm", elem_id="history-new")
@@ -61,7 +76,7 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
             again = gr.Button(LABEL("replay.again"), size="sm", elem_id="replay-again")
             drop = gr.Button(LABEL("replay.delete"), size="sm", variant="stop", visible=False, elem_id="replay-delete")
         stats = gr.Markdown("", elem_id="replay-stats")
-    return dict(store=store, conv_id=conv_id, shared=shared, new=new, list=listed, delete=delete, replay=replay,
+    return dict(store=store, conv_id=conv_id, shared=shared, fragment=fragment, new=new, list=listed, delete=delete, replay=replay,
                 head=head, chatbot=chatbot, tools=tools, at_once=at_once, again=again, drop=drop, stats=stats)
 
 
@@ -86,6 +101,7 @@ class HistoryView:
     def __init__(self, handlers: Handlers, options: HistoryOptions):
         self.handlers, self.options = handlers, options
         self.shares = ShareStore(options.folder / "shares", ShareLimits.from_env()) if options.share_links else None
+        self.signer = TurnSigner(options.share_key or kept_secret(options.folder, SHARE_KEY_FILE))
 
     def words(self, request: gr.Request | None) -> Words:
         return self.handlers.languages.words(request)
@@ -132,7 +148,8 @@ class HistoryView:
     def save(self, records: tuple, conv_id: str | None, value: Any, request: gr.Request, *controls: Any):
         conv_id, store = conv_id or new_id(), parsed(value)
         stored = (find(store, conv_id) or {}).get("turns") or []
-        store = self.bounded(saved(store, conv_id, merged_turns(tuple(records), stored, _settings(controls))))
+        turns = merged_turns(tuple(records), stored, _settings(controls), sign=self.signer.sign)
+        store = self.bounded(saved(store, conv_id, turns))
         return store, self.radio(store, conv_id, self.words(request)), conv_id
 
     def open(self, chosen: str | None, value: Any, request: gr.Request):
@@ -169,13 +186,18 @@ class HistoryView:
             gr.Warning(words("share.nothing"))
             return gr.skip()
         record = records[-1]
+        refusal = self.unshareable(record)
+        if refusal:
+            gr.Warning(words(refusal))
+            return gr.skip()
         stored = (find(parsed(value), conv_id) or {}).get("turns") or []
         settings = merged_turns(tuple(records), stored, {})[-1]["settings"]
         snapshot = {"model": self.handlers.slot.info.name, "settings": settings,
                     "record": {**turn_to_dict(record, settings), "images": []},
                     "timeline": phase_times(record).as_dict()}
+        visitor = self.signer.visitor(client_address(request, self.handlers.policy.trust_forwarded))
         try:
-            share_id, token = self.shares.create(snapshot, record.images)
+            share_id, token = self.shares.create(snapshot, record.images, visitor)
         except UserFacingError as error:
             gr.Warning(words.message(error))
             return gr.skip()
@@ -184,12 +206,22 @@ class HistoryView:
             gr.Warning(words("share.failed"))
             return gr.skip()
         link = f"{page_url(request)}?share={share_id}"
-        return words("share.done", link=link, delete=f"{link}&delete={token}", days=f"{self.shares.limits.days:g}")
+        return words("share.done", link=link, delete=f"{link}#delete={token}", days=f"{self.shares.limits.days:g}")
+
+    def unshareable(self, record: Any) -> str:
+        """Why `record` may not be shared (a words key), or "": a turn this session's server made may
+        be; one read back from the browser's history only with all its images and a valid signature."""
+        if not isinstance(record, RestoredTurn):
+            return ""
+        if record.missing_images:
+            return "share.image_gone"
+        return "" if self.signer.verify(record, record.signature) else "share.unsigned"
 
     # ---- the replay ------------------------------------------------------------------------
 
-    def open_replay(self, request: gr.Request):
-        """On load with ?share=<id>: the panel, then the answer streaming at its recorded pace."""
+    def open_replay(self, token: str | None, request: gr.Request):
+        """On load with ?share=<id>: the panel, then the answer streaming at its recorded pace; `token`
+        is the delete token from the address's fragment (FRAGMENT_JS), or ""."""
         params = dict(getattr(request, "query_params", None) or {})
         if "share" not in params:
             yield (gr.skip(),) * 7
@@ -201,7 +233,7 @@ class HistoryView:
             head = words("replay.not_found", days=days) if self.shares else words("replay.off")
             yield gr.Column(visible=True), head, gr.skip(), gr.skip(), gr.skip(), gr.skip(), None
             return
-        token = params.get("delete")
+        token = token if isinstance(token, str) and token else None
         yield (gr.Column(visible=True), _head(snapshot, words), gr.Chatbot(visible=True), gr.Row(visible=True),
                gr.Button(visible=bool(token)), gr.skip(), (snapshot["id"], token))
         for messages, line in self._frames(snapshot, False, words):
@@ -292,7 +324,8 @@ def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list,
                       [p["store"], p["list"], chat["chatbot"], records, p["conv_id"], chat["stats"]], **private)
     share["button"].click(view.share, [records, p["conv_id"], p["store"]], [share["result"]], **private)
     replayed = [p["chatbot"], p["stats"]]
-    demo.load(view.open_replay, None, [p["replay"], p["head"], p["chatbot"], p["tools"], p["drop"], p["stats"],
-                                        p["shared"]], concurrency_id="replay", concurrency_limit=16, **private)
+    demo.load(view.open_replay, [p["fragment"]], [p["replay"], p["head"], p["chatbot"], p["tools"], p["drop"],
+                                                  p["stats"], p["shared"]],
+              js=FRAGMENT_JS, concurrency_id="replay", concurrency_limit=16, **private)
     p["again"].click(view.replay, [p["shared"], p["at_once"]], replayed, concurrency_id="replay", **private)
     p["drop"].click(view.delete_share, [p["shared"]], [p["head"], p["chatbot"], p["tools"], p["stats"]], **private)

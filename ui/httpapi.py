@@ -1,10 +1,5 @@
-"""What the app's HTTP server serves beyond Gradio's own routes.
+"""The check of plain HTTP calls to `/reason`, installed by `ui.http_app` (see its order).
 
-- `serve_health_and_checks(demo, slot)`: what build_app adds: the health routes and the check below.
-- `serve_extras(demo, routes, middleware)`: every `demo.launch()` (python app.py, tests, Spaces)
-  serves these. Gradio 6.31 builds its FastAPI app inside `launch()` and takes constructor
-  arguments only through `launch(app_kwargs=...)`; FastAPI's `routes` argument places ours before
-  Gradio's, `middleware` wraps them all. The wrapper adds them to whatever app_kwargs are given.
 - `CallCheck`: plain HTTP calls (`POST /gradio_api/call/<name>` with `{"data": [...]}`, or
   `/gradio_api/call/v2/<name>` with an object; the queue protocol's `/gradio_api/queue/join` for
   the values only) that Gradio would refuse without a word get a 422 with the app's message
@@ -20,46 +15,17 @@
 """
 from __future__ import annotations
 
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
-import gradio as gr
-from starlette.middleware import Middleware
 from starlette.responses import JSONResponse
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ui.api import PARAMETERS, parameter_defaults
-from ui.health import Health
+from ui.bodylimit import read_body, replayed, with_body
 from ui.i18n import Words, language_of
-from ui.serving import ModelSlot
 from ui.uploads import readable
-
-MAX_CHECKED_BODY = 64 * 2**20  # larger bodies pass through unchecked (Gradio refuses them itself)
-
-
-def serve_extras(demo: gr.Blocks, routes: Sequence[BaseRoute], middleware: Sequence[Middleware] = ()) -> None:
-    """Make every `demo.launch()` serve `routes` and run `middleware` (see the module docstring)."""
-    launch = demo.launch
-
-    @functools.wraps(launch)
-    def launch_with_extras(*args: Any, app_kwargs: dict | None = None, **kwargs: Any):
-        app_kwargs = dict(app_kwargs or {})
-        app_kwargs["routes"] = [*routes, *app_kwargs.get("routes", [])]
-        app_kwargs["middleware"] = [*middleware, *app_kwargs.get("middleware", [])]
-        return launch(*args, app_kwargs=app_kwargs, **kwargs)
-
-    demo.launch = launch_with_extras
-
-
-def serve_health_and_checks(demo: gr.Blocks, slot: ModelSlot) -> None:
-    """The health routes of `slot` (ui.health) and the HTTP call check of `/reason` (after gr.api)."""
-    fn_index = next(fn._id for fn in demo.fns.values() if fn.api_name == "reason")
-    reason = Endpoint("reason", fn_index, PARAMETERS, parameter_defaults(slot.info.defaults))
-    serve_extras(demo, Health(slot).routes(), [Middleware(CallCheck, endpoints=[reason])])
 
 
 @dataclass(frozen=True)
@@ -85,7 +51,7 @@ class CallCheck:
         kind = _call_kind(scope)
         if kind is None:
             return await self.app(scope, receive, send)
-        body, messages = await _read_body(receive)
+        body = await read_body(receive)  # bounded by ui.bodylimit, which runs before this
         payload = _json(body)
         endpoint = self._endpoint(scope, kind, payload)
         if endpoint is not None:
@@ -96,10 +62,8 @@ class CallCheck:
                 return await JSONResponse({"error": problem}, status_code=422)(scope, receive, send)
             if completed is not None:
                 body = json.dumps(completed).encode()
-                kept = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
-                scope = {**scope, "headers": [*kept, (b"content-length", str(len(body)).encode())]}
-                messages = [{"type": "http.request", "body": body, "more_body": False}]
-        await self.app(scope, _replay(messages, receive), send)
+                scope = with_body(scope, body)
+        await self.app(scope, replayed(body, receive), send)
 
     def _endpoint(self, scope: Scope, kind: str, payload: Any) -> Endpoint | None:
         if not isinstance(payload, dict):
@@ -190,24 +154,3 @@ def _file_paths(value: Any) -> Iterator[str]:
     elif isinstance(value, list):
         for item in value:
             yield from _file_paths(item)
-
-
-async def _read_body(receive: Receive) -> tuple[bytes, list[Message]]:
-    messages, size, more = [], 0, True
-    while more:
-        message = await receive()
-        messages.append(message)
-        size += len(message.get("body", b""))
-        more = message.get("more_body", False) and size <= MAX_CHECKED_BODY
-    body = b"".join(m.get("body", b"") for m in messages) if not messages[-1].get("more_body") else b""
-    return body, messages
-
-
-def _replay(messages: list[Message], receive: Receive) -> Callable:
-    """A `receive` that hands the already-read messages over again, then the rest of the stream."""
-    pending = list(messages)
-
-    async def replayed() -> Message:
-        return pending.pop(0) if pending else await receive()
-
-    return replayed

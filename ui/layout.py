@@ -9,7 +9,9 @@ Buttons are enabled only when they can act (`Handlers.busy_buttons` before a run
 documented endpoint, also the MCP tool; the page's own `/chat`, `/regenerate`, `/stop` and `/sweep`
 are callable but undocumented); a factory `(progress) -> engine` is run in a background thread so
 the page is served while the model loads. `launch_kwargs()` holds what Gradio 6 takes at launch
-rather than in `gr.Blocks` (theme, CSS, the page script, translations). Every visible text is a key of `ui.i18n`;
+rather than in `gr.Blocks` (theme, CSS, the page script, translations); `serve(demo, ...)` is the one
+launch, for `python app.py` and every test that talks HTTP: those, plus our routes and middleware
+(`ui.http_app`, through `launch(app_kwargs=...)`). Every visible text is a key of `ui.i18n`;
 every slider's range comes from the named bounds in `model/events.py`.
 """
 from __future__ import annotations
@@ -23,9 +25,8 @@ import gradio as gr
 from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
-from ui.api_routes import ApiRoutes
 from ui.compare import compare_view
-from ui.httpapi import serve_health_and_checks
+from ui.http_app import HttpApp
 from ui.i18n import EN, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
 from ui.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy,
@@ -42,21 +43,38 @@ PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon 
 ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example")
 
 TITLE = EN("title")  # the browser tab's title
+# The theme's fonts are the system's: Soft's defaults (Montserrat, IBM Plex Mono) are fetched from
+# Google Fonts, which the page's Content-Security-Policy (ui/csp.py) does not allow.
+SANS = ("ui-sans-serif", "system-ui", "-apple-system", "Segoe UI", "Roboto", "Noto Sans", "sans-serif")
+MONO = ("ui-monospace", "SFMono-Regular", "Menlo", "Consolas", "Liberation Mono", "monospace")
+# Sessions whose state Gradio keeps in memory (its default, 10,000, holds ~80 KB each); the oldest go first.
+STATE_SESSIONS = 1_000
 
 
 def launch_kwargs() -> dict[str, Any]:
     """Arguments for `demo.launch()` that style the page and carry its translations."""
-    return {"theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate"),
+    return {"theme": gr.themes.Soft(primary_hue="indigo", neutral_hue="slate", font=SANS, font_mono=MONO),
             "css_paths": [STYLE] if STYLE.is_file() else None, "i18n": i18n(), "head": page_head()}
 
 
-def page_head() -> str:
+def serve(demo: gr.Blocks, *, max_file_size: str | int = "20mb", mcp: bool = False, **options: Any):
+    """`demo.launch(**options)` as `python app.py` serves it: the page's style and translations, the
+    upload limit, and the routes and middleware of `ui.http_app` (with the MCP tool when `mcp`)."""
+    options.setdefault("state_session_capacity", STATE_SESSIONS)
+    app_kwargs = demo.http.app_kwargs(max_file_size, mcp=mcp, inline_scripts=head_scripts())
+    return demo.launch(app_kwargs=app_kwargs, max_file_size=max_file_size, **launch_kwargs(), **options)
+
+
+def head_scripts() -> list[str]:
     """The page script (assets/page.js) and the accessible names it sets, in every language."""
     if not PAGE_JS.is_file():
-        return ""
+        return []
     names = {lang: {key: texts[key] for key in ARIA_KEYS} for lang, texts in TEXTS.items()}
-    return (f"<script>window.R1V_NAMES = {json.dumps(names, ensure_ascii=False)};</script>\n"
-            f"<script>{PAGE_JS.read_text(encoding='utf-8')}</script>")
+    return [f"window.R1V_NAMES = {json.dumps(names, ensure_ascii=False)};", PAGE_JS.read_text(encoding="utf-8")]
+
+
+def page_head() -> str:
+    return "\n".join(f"<script>{script}</script>" for script in head_scripts())
 
 
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
@@ -94,9 +112,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, header, records, chat, sweep, controls)
-    demo.api_routes = ApiRoutes(handlers, max_concurrency)  # launch(**demo.api_routes.launch_options(...))
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
-    serve_health_and_checks(demo, slot)  # /healthz, /readyz, /model-info; clear refusals of short HTTP calls
+    demo.http = HttpApp(demo, handlers, slot, max_concurrency)  # routes and middleware: serve() installs them
     if start_loading:
         slot.start()
     return demo

@@ -1,7 +1,8 @@
 """The `reason` MCP tool, served with the `mcp` SDK at /gradio_api/mcp/ on the app's own server.
 
-`ReasonTool(handlers)` describes `/reason` as an MCP tool; `mounted(app, max_file_size)` serves it
-(streamable HTTP, stateless) on the started app; `ui.api_routes` enters it at launch with `--mcp`.
+`ReasonTool(handlers)` describes `/reason` as an MCP tool; `served(max_file_size)` gives the route that
+serves it (streamable HTTP, stateless) and the session manager's `run` for the app's lifespan;
+`ui.http_app` installs both at launch with `--mcp`.
 
 - Input schema: built from the `/reason` function's signature and docstring (so a new setting there
   appears here with its default), except `images`: an array of strings, `data:` or `https:` URLs.
@@ -9,8 +10,12 @@
   same dict as JSON. A refusal is a tool error (`isError`) whose text is the app's own message.
 - Progress: with a progress token, each streamed `/reason` dict goes out as a progress notification
   whose message is that dict as JSON (thinking and answer so far).
-- Size: a request body may hold `max_file_size` of images as base64 (4/3 of it) plus 1 MiB; a larger
-  one gets a JSON-RPC error naming the limit (HTTP 200, so the client's session survives).
+- Size: a request body may hold `max_file_size` of images as base64 (4/3 of it) plus 1 MiB, counted
+  as it arrives (a Content-Length is never trusted: a chunked body is counted the same way). A larger
+  one gets a JSON-RPC error naming the limit (HTTP 200, so the client's session survives); the body is
+  read on to its end, holding only its first and last 512 bytes, because the SDK's clients write the
+  request's id after its params and need it in the reply. Past `DRAIN_FACTOR` times the limit the
+  reading stops. (A malformed Content-Length never reaches this: `ui.bodylimit` answers it 400.)
 
 Why not Gradio's own MCP server (gradio 6.31.0): it returns the output's `str()` (a Python repr),
 offers no output schema (`gr.tool(structured_output=True)` only wraps the content list in
@@ -21,13 +26,12 @@ page's and /reason's: the tool calls the `/reason` function (`Handlers.reason_ap
 """
 from __future__ import annotations
 
-import contextlib
 import inspect
 import json
 import math
 import re
 import typing
-from typing import Any, AsyncIterator, Callable, Iterator
+from typing import Any, AsyncContextManager, Callable, Iterator
 
 import anyio
 import gradio as gr
@@ -37,10 +41,12 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
+from ui.bodylimit import declared_length, replayed
 from ui.i18n import EN
 
 MCP_PATH = "/gradio_api/mcp"
 MIB = 2**20
+DRAIN_FACTOR = 4  # an oversize body is read on to this many times the limit, for its request id
 IMAGES_SCHEMA = {
     "type": "array", "items": {"type": "string"},
     "description": ("The images the question is about, as URLs: `data:image/png;base64,...` (PNG, JPEG, WebP, "
@@ -127,18 +133,15 @@ class ReasonTool:
         self.handlers = handlers
         self.threads = anyio.CapacityLimiter(max_concurrency)  # answers stream from worker threads
 
-    @contextlib.asynccontextmanager
-    async def mounted(self, app: Any, max_file_size: str | int) -> AsyncIterator[None]:
-        """Serve the tool at /gradio_api/mcp/ on `app` (a started Gradio App) while this is entered."""
+    def served(self, max_file_size: str | int) -> tuple[Mount, Callable[[], AsyncContextManager]]:
+        """(the route at /gradio_api/mcp/, the session manager's `run`, entered for the app's lifespan).
+        A manager runs once: each launch gets its own."""
         from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
         limit = body_limit_bytes(max_file_size)
         text = _limit_text(limit, gr.utils._parse_file_size(max_file_size) or 20 * MIB)
         manager = StreamableHTTPSessionManager(self._server(text), stateless=True, max_request_body_size=limit)
-        # First in the route list, so it wins over Gradio's catch-all routes.
-        app.router.routes.insert(0, Mount(MCP_PATH, app=_SizeLimited(manager.handle_request, limit)))
-        async with manager.run():
-            yield
+        return Mount(MCP_PATH, app=_SizeLimited(manager.handle_request, limit)), manager.run
 
     def _server(self, limit_text: str):
         from mcp import types
@@ -214,22 +217,36 @@ class _SizeLimited:
         self.app, self.limit = app, limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        declared = dict(scope.get("headers") or []).get(b"content-length", b"0")
-        if scope["type"] != "http" or scope.get("method") != "POST" or int(declared or 0) <= self.limit:
-            await self.app(scope, receive, send)
-            return
-        head, tail, size, more = b"", b"", 0, True
-        while more:  # read to the end, keeping only its ends, so the reply is not cut off mid-upload
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            return await self.app(scope, receive, send)
+        declared, _ = declared_length(scope)
+        chunks, size, more = [], 0, True
+        while more and size <= self.limit and (declared is None or declared <= self.limit):
             message = await receive()
             chunk, more = message.get("body", b""), message.get("more_body", False)
+            chunks.append(chunk)
             size += len(chunk)
-            head = head if len(head) >= self.HEAD else (head + chunk)[: self.HEAD]
-            tail = (tail + chunk)[-self.HEAD:]
-            if message["type"] != "http.request":
-                break
-        text = EN("error.mcp_too_large", size=f"{size / MIB:.1f}", limit=f"{self.limit / MIB:.1f}")
+            more = more and message["type"] == "http.request"
+        body = b"".join(chunks)
+        if not more and size <= self.limit:
+            return await self.app(scope, replayed(body, receive), send)
+        head, tail, size = await _ends(body[: self.HEAD], body[-self.HEAD:], size, more, receive,
+                                       DRAIN_FACTOR * self.limit)
+        text = EN("error.mcp_too_large", size=f"{max(size, declared or 0) / MIB:.1f}", limit=f"{self.limit / MIB:.1f}")
         body = {"jsonrpc": "2.0", "id": _request_id(head, tail), "error": {"code": -32600, "message": text}}
         await JSONResponse(body)(scope, receive, send)
+
+
+async def _ends(head: bytes, tail: bytes, size: int, more: bool, receive: Receive, cap: int) -> tuple[bytes, bytes, int]:
+    """Reads the rest of a body (up to `cap` bytes in all), keeping only its first and last 512 bytes."""
+    while more and size <= cap:
+        message = await receive()
+        chunk, more = message.get("body", b""), message.get("more_body", False)
+        size += len(chunk)
+        head = head if len(head) >= _SizeLimited.HEAD else (head + chunk)[: _SizeLimited.HEAD]
+        tail = (tail + chunk)[-_SizeLimited.HEAD:]
+        more = more and message["type"] == "http.request"
+    return head, tail, size
 
 
 def _request_id(head: bytes, tail: bytes) -> Any:

@@ -1,10 +1,13 @@
 """Shared answers: read-only snapshots on the server, one folder each, under an unguessable id.
 
 `ShareStore(folder, limits)`:
-- `create(snapshot, images) -> (share_id, delete_token)`: copies the images into the snapshot's
-  folder, writes `snapshot.json` (with the sha256 of the delete token, never the token) and makes
-  it visible in one rename. Expired snapshots are purged first; beyond `max_count` or `max_bytes`
-  the oldest go. A snapshot larger than `max_snapshot_bytes` is refused (`UserFacingError`).
+- `create(snapshot, images, visitor) -> (share_id, delete_token)`: copies the images into the
+  snapshot's folder, writes `snapshot.json` (with the sha256 of the delete token, never the token,
+  and `visitor`, an opaque name of who shared it) and makes it visible in one rename. Refused
+  (`UserFacingError`, with the limit): a snapshot larger than `max_snapshot_bytes`; a visitor's
+  `per_hour`+1st link within an hour; a visitor holding `visitor_percent` % of `max_count` already.
+  Room is made without touching anybody else's links: expired snapshots go first, then the
+  visitor's own oldest; if the store is still full (`max_count` or `max_bytes`) it is refused.
 - `load(share_id)`: the snapshot dict with "image_paths" (absolute paths in its folder), or None
   for an id that is malformed (e.g. "../../etc": refused before any path is built), unknown or expired.
 - `delete(share_id, token)`: removes it when the token matches.
@@ -16,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -40,6 +44,12 @@ class ShareLimits:
     max_bytes: int = 500 * 2**20
     max_snapshot_bytes: int = 40 * 2**20
     days: float = 30.0
+    per_hour: int = 20  # links one visitor may make in an hour
+    visitor_percent: float = 10.0  # of max_count, the most one visitor may hold
+
+    @property
+    def per_visitor(self) -> int:
+        return max(1, int(self.max_count * self.visitor_percent / 100))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> "ShareLimits":
@@ -47,7 +57,9 @@ class ShareLimits:
         return cls(max_count=int(environ.get("R1V_SHARE_MAX_COUNT", default.max_count)),
                    max_bytes=int(float(environ.get("R1V_SHARE_MAX_MB", default.max_bytes / 2**20)) * 2**20),
                    max_snapshot_bytes=default.max_snapshot_bytes,
-                   days=float(environ.get("R1V_SHARE_DAYS", default.days)))
+                   days=float(environ.get("R1V_SHARE_DAYS", default.days)),
+                   per_hour=int(environ.get("R1V_SHARE_PER_HOUR", default.per_hour)),
+                   visitor_percent=float(environ.get("R1V_SHARE_VISITOR_PERCENT", default.visitor_percent)))
 
 
 def valid_id(share_id: Any) -> bool:
@@ -70,7 +82,7 @@ class ShareStore:
 
     # ---- writing ---------------------------------------------------------------------------
 
-    def create(self, snapshot: Mapping[str, Any], images: Sequence[str]) -> tuple[str, str]:
+    def create(self, snapshot: Mapping[str, Any], images: Sequence[str], visitor: str = "") -> tuple[str, str]:
         size = sum(Path(path).stat().st_size for path in images)
         size += len(json.dumps(snapshot, ensure_ascii=False).encode("utf-8"))
         if size > self.limits.max_snapshot_bytes:
@@ -78,17 +90,17 @@ class ShareStore:
                                   f"{self.limits.max_snapshot_bytes / 2**20:.0f} MB).", key="share.too_large",
                                   size=size / 2**20, limit=self.limits.max_snapshot_bytes / 2**20)
         self.purge_expired()
+        self._make_room(visitor, size)
         share_id, token = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         self.folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         staging = self.folder / f".new-{share_id}"
         staging.mkdir(mode=0o700)
         try:
-            names = self._write(staging, share_id, token, snapshot, images)
+            self._write(staging, share_id, token, {**snapshot, "visitor": visitor}, images)
             os.rename(staging, self.folder / share_id)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
-        self._bound(keep=share_id)
         return share_id, token
 
     def _write(self, staging: Path, share_id: str, token: str, snapshot: Mapping[str, Any],
@@ -118,17 +130,32 @@ class ShareStore:
                 gone += 1
         return gone
 
-    def _bound(self, keep: str) -> None:
-        """Drops the oldest snapshots (never `keep`) until the count and the bytes are within limits."""
-        entries = sorted(((snapshot.get("created", 0), share_id, _folder_bytes(self.folder / share_id))
-                          for share_id, snapshot in self._entries() if snapshot is not None))
-        total = sum(size for _, _, size in entries)
-        while entries and (len(entries) > self.limits.max_count or total > self.limits.max_bytes):
-            _, share_id, size = entries.pop(0)
-            if share_id == keep:
-                continue
-            shutil.rmtree(self.folder / share_id, ignore_errors=True)
-            total -= size
+    def _make_room(self, visitor: str, size: int) -> None:
+        """Refuses a visitor over their quota; drops their own oldest links while the store is full;
+        refuses when it is full of other visitors' links (theirs are never dropped before they expire)."""
+        limits, now = self.limits, self.clock()
+        entries = sorted((snapshot.get("created", 0), share_id, snapshot.get("visitor", ""),
+                          _folder_bytes(self.folder / share_id)) for share_id, snapshot in self._entries() if snapshot)
+        mine = [entry for entry in entries if entry[2] == visitor]
+        recent = [created for created, *_ in mine if created > now - 3600]
+        if len(recent) >= limits.per_hour:
+            minutes = max(1, math.ceil((min(recent) + 3600 - now) / 60))
+            raise UserFacingError(f"You have shared {len(recent)} answers in the last hour, the most one address "
+                                  f"may; please try again in {minutes} min.", key="share.hourly",
+                                  count=len(recent), minutes=minutes)
+        if len(mine) >= limits.per_visitor:
+            raise UserFacingError(f"Your address already holds {len(mine)} shared answers, the most one address may "
+                                  "keep.", key="share.visitor_full", count=len(mine), days=f"{limits.days:g}")
+        total = sum(entry[3] for entry in entries)
+        while entries and (len(entries) + 1 > limits.max_count or total + size > limits.max_bytes):
+            if not mine:
+                raise UserFacingError(f"The server keeps at most {limits.max_count} shared answers and is full.",
+                                      key="share.full", count=limits.max_count, mb=f"{limits.max_bytes / 2**20:.0f}",
+                                      days=f"{limits.days:g}")
+            oldest = mine.pop(0)
+            entries.remove(oldest)
+            shutil.rmtree(self.folder / oldest[1], ignore_errors=True)
+            total -= oldest[3]
 
     # ---- reading ---------------------------------------------------------------------------
 

@@ -105,6 +105,13 @@ EN_TEXTS: dict[str, str] = {
                        "as data: URLs take 4/3 of their size); for more, give images by https: URL."),
     "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
                             "4/3 of their size). Send smaller or fewer images, or give them by https: URL."),
+    # request bodies (ui/bodylimit.py)
+    "error.bad_content_length": ("The Content-Length header must be one whole number of bytes; got “{value}”. "
+                                 "Nothing of the body was read."),
+    "error.body_too_large": "The request body is larger than {limit} MB, the limit {what}; it was not read.",
+    "error.body_limit_call": ("of a plain HTTP call (its values and images as data: URLs); upload larger images "
+                              "first (POST /gradio_api/upload) or give them by https: URL"),
+    "error.body_limit_event": "of the page's events and queue calls (the history kept in the browser stays under 2 MB)",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "Budget sweep",
     "sweep.intro": ("The same image and question, answered at several thinking budgets one after another "
@@ -270,6 +277,15 @@ EN_TEXTS: dict[str, str] = {
     "share.done": ("**Link to this answer** (a read-only replay, kept {days} days):\n\n[{link}]({link})\n\n"
                    "**Delete link**, shown only now; keep it to remove the answer later:\n\n`{delete}`"),
     "share.off": "Share links are turned off on this server.",
+    "share.unsigned": ("This answer cannot be shared: it is not as this server streamed it (the history kept in "
+                       "the browser was changed, or it was saved before answers were signed)."),
+    "share.image_gone": "This answer cannot be shared: one of its images is no longer on the server.",
+    "share.hourly": ("You have shared {count} answers in the last hour, the most one address may; please try again "
+                     "in {minutes} min."),
+    "share.visitor_full": ("Your address already holds {count} shared answers, the most one address may keep; delete "
+                           "one with its delete link or wait until they expire ({days} days)."),
+    "share.full": ("The server keeps at most {count} shared answers ({mb} MB) and is full; links expire after {days} "
+                   "days. Please try again later."),
     "share.nothing": "There is no finished answer to share yet.",
     "share.failed": "The answer could not be saved for sharing (a disk error on the server). Please try again.",
     "share.too_large": "This answer is too large to share ({size:.1f} MB; the limit is {limit:.0f} MB).",

@@ -96,6 +96,11 @@ ZH_TEXTS: dict[str, str] = {
     # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
     "mcp.size_limit": "每张图片最多 {file_mb} MB，一次请求总共最多 {mb} MB（以 data: URL 发送的图片占其大小的 4/3）；更多图片请用 https: URL 提供。",
     "error.mcp_too_large": "请求大小为 {size} MB；上限为总共 {limit} MB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小或更少的图片，或用 https: URL 提供图片。",
+    # request bodies (ui/bodylimit.py)
+    "error.bad_content_length": "Content-Length 请求头必须是一个表示字节数的整数；收到的是“{value}”。请求体未被读取。",
+    "error.body_too_large": "请求体超过 {limit} MB，即{what}的上限；请求体未被读取。",
+    "error.body_limit_call": "普通 HTTP 调用（其参数值和以 data: URL 发送的图片）；更大的图片请先上传（POST /gradio_api/upload）或用 https: URL 提供",
+    "error.body_limit_event": "页面事件和队列调用（浏览器中保存的历史记录不超过 2 MB）",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",
@@ -251,6 +256,11 @@ ZH_TEXTS: dict[str, str] = {
     "share.done": ("**此回答的链接**（只读回放，保留 {days} 天）：\n\n[{link}]({link})\n\n"
                    "**删除链接**，只显示这一次；请保存好，以便日后删除此回答：\n\n`{delete}`"),
     "share.off": "此服务器已关闭分享链接。",
+    "share.unsigned": "无法分享此回答：它与本服务器流式输出的内容不一致（浏览器中保存的历史记录被改动过，或它保存于回答签名之前）。",
+    "share.image_gone": "无法分享此回答：它的某张图片已不在服务器上。",
+    "share.hourly": "你在过去一小时内已分享 {count} 个回答，这是一个地址的上限；请在 {minutes} 分钟后再试。",
+    "share.visitor_full": "你的地址已保存 {count} 个分享的回答，这是一个地址的上限；请用删除链接删除一个，或等它们过期（{days} 天）。",
+    "share.full": "服务器最多保存 {count} 个分享的回答（{mb} MB），现已满；链接 {days} 天后过期。请稍后再试。",
     "share.nothing": "还没有可以分享的完整回答。",
     "share.failed": "无法保存要分享的回答（服务器磁盘出错）。请重试。",
     "share.too_large": "此回答太大，无法分享（{size:.1f} MB；上限为 {limit:.0f} MB）。",
