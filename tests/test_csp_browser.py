@@ -206,7 +206,7 @@ def assert_shown_as_text(viewer, port: int) -> None:
 
 @pytest.mark.parametrize("payload", [
     plain_hostile,
-    pytest.param(hostile, marks=pytest.mark.xfail(strict=True, reason="policy line semantics")),
+    hostile,
 ], ids=["inline", "nbsp line before an indented line"])
 def test_a_hostile_shared_link_shows_text_and_fetches_nothing(browser, app, leak, payload):
     url, options, _ = app
