@@ -1,0 +1,109 @@
+"""Text built to exhaust the renderers leaves the page alive, whole and readable, before and after a reload.
+
+A scripted OpenAI-compatible backend (tests/remote_server.FakeServer) streams, in the thinking and
+in the answer, formulas of 400 nested `\\frac{1}{`, `x^{` and `\\sqrt{`, a `\\rule{5000em}{5000em}` and
+a 5,000-deep blockquote; the formulas that fit the question's length limit are typed as the question too. Once answered (and again after the
+page is reloaded and the conversation comes back from the browser's history) the tab must answer
+scripts, the last words of the answer and of the question must be on screen, each formula must be
+readable as its TeX source, and nothing drawn may be taller than the page could hold.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from model.remote import RemoteEngine
+from tests.helpers import ARGS, CHROMIUM
+from tests.remote_server import FakeServer, chat_chunk
+from ui.handlers import ModelInfo
+from ui.layout import build_app
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
+
+DEPTH = 400
+FORMULAS = {
+    "frac": "$" + "\\frac{1}{" * DEPTH + "x" + "}" * DEPTH + "$",
+    "power": "$" + "x^{" * DEPTH + "2" + "}" * DEPTH + "$",
+    "sqrt": "$$" + "\\sqrt{" * DEPTH + "y" + "}" * DEPTH + "$$",
+    "rule": "$\\rule{5000em}{5000em}$",
+}
+DEEP_QUOTE = "> " * 5000 + "quoted"
+
+
+QUESTION_PARTS = ("frac", "rule")  # what fits the question's 8,000 characters, with a 1,000-deep quote
+
+
+def hostile(last_words: str) -> str:
+    return "\n\n".join([*FORMULAS.values(), DEEP_QUOTE, last_words])
+
+
+def hostile_question() -> str:
+    return "\n\n".join([*(FORMULAS[name] for name in QUESTION_PARTS), "> " * 1000 + "quoted",
+                         "END OF THE QUESTION"])
+
+
+@pytest.fixture(scope="module")
+def app_url(launch):
+    def reply(path, body):
+        thinking, answer = hostile("end of the thinking"), hostile("END OF THE ANSWER")
+        return 200, [chat_chunk(reasoning=thinking[i:i + 3000]) for i in range(0, len(thinking), 3000)] + \
+            [chat_chunk(content=answer[i:i + 3000]) for i in range(0, len(answer), 3000)] + \
+            [chat_chunk(content="", finish="stop"), "[DONE]"]
+
+    with FakeServer(reply) as fake:
+        engine = RemoteEngine(fake.endpoint, model="fake", timeout_s=10)
+        yield launch(build_app(engine, ModelInfo("deep text backend")))
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+        page.set_default_timeout(90_000)
+        crashed = []
+        page.on("crash", lambda _: crashed.append(True))
+        page.goto(app_url)
+        page.wait_for_selector("#model-status:has-text('ready')")
+        yield page, crashed
+        browser.close()
+
+
+MEASURE = """() => {
+  const chat = document.querySelector('#chat');
+  const tallest = Math.max(0, ...[...chat.querySelectorAll('.message-content *')]
+      .map(el => el.getBoundingClientRect().height));
+  return {text: chat.innerText, tallest};
+}"""
+
+
+def assert_whole_and_readable(page, crashed) -> None:
+    assert not crashed
+    assert page.evaluate("() => new Promise(done => requestAnimationFrame(() => done(6 * 7)))") == 42
+    drawn = page.evaluate(MEASURE)
+    assert "END OF THE ANSWER" in drawn["text"] and "END OF THE QUESTION" in drawn["text"]
+    assert drawn["text"].count("quoted") >= 2  # the deep quote's last word, in the question and the answer
+    page.locator("#chat .thought-group [role=button]").first.click()  # open the finished thought
+    page.wait_for_function("() => document.querySelector('#chat .thought-group').innerText.includes('end of the thinking')")
+    for name, tex in FORMULAS.items():  # each formula, in the answer and the question, as its source
+        source = "\\(" + tex.strip("$") + "\\)" if tex.count("$") == 2 else "\\[" + tex.strip("$") + "\\]"
+        assert drawn["text"].count(source) >= (2 if name in QUESTION_PARTS else 1), source[:40]
+    assert drawn["tallest"] < 20_000, drawn["tallest"]  # 5000em would be 80,000 px
+
+
+def test_deep_formulas_and_quotes_leave_the_page_alive_whole_and_readable_also_after_reload(page):
+    page, crashed = page
+    page.locator("#question textarea").fill(hostile_question())
+    page.locator("#send-btn").click()
+    page.wait_for_selector("#stats-line:has-text('token')", timeout=180_000)
+    assert_whole_and_readable(page, crashed)
+
+    page.reload()
+    page.wait_for_selector("#model-status:has-text('ready')")
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('END OF THE ANSWER')",
+                           timeout=120_000)
+    assert_whole_and_readable(page, crashed)
