@@ -17,6 +17,7 @@ from model.remote import RemoteEngine
 from tests.helpers import ARGS, CHROMIUM
 from tests.remote_server import FakeServer, chat_chunk
 from ui.handlers import ModelInfo
+from ui.history_view import DRAWING_KEY
 from ui.layout import build_app
 
 pytestmark = [pytest.mark.browser,
@@ -107,3 +108,26 @@ def test_deep_formulas_and_quotes_leave_the_page_alive_whole_and_readable_also_a
     page.wait_for_function("() => document.querySelector('#chat').innerText.includes('END OF THE ANSWER')",
                            timeout=120_000)
     assert_whole_and_readable(page, crashed)
+
+
+def test_a_conversation_the_last_load_never_finished_drawing_comes_back_as_plain_text(page, app_url):
+    page, crashed = page
+    if "END OF THE ANSWER" not in page.locator("#chat").inner_text():  # (run alone: answer once first)
+        page.locator("#question textarea").fill("what is drawn?")
+        page.locator("#send-btn").click()
+        page.wait_for_selector("#stats-line:has-text('token')", timeout=180_000)
+    page.goto(app_url + "healthz")  # leaving clears the mark; then leave it as a tab that crashed while drawing
+    page.evaluate(f"localStorage.setItem('{DRAWING_KEY}', '1')")
+    page.goto(app_url)
+    page.wait_for_selector("#model-status:has-text('ready')")
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('plain text')", timeout=120_000)
+    assert page.locator("#chat .message-content .katex").count() == 0
+    code = page.locator("#chat .message-content pre").all_inner_texts()
+    assert any("END OF THE ANSWER" in text for text in code)  # the answer, as text
+    assert any("\\frac{1}{\\frac{1}{" in text for text in code)  # the question's formula as typed
+    page.wait_for_function(f"() => localStorage.getItem('{DRAWING_KEY}') === null", timeout=30_000)
+    page.reload()  # drawn in full this time: the next load draws as usual
+    page.wait_for_selector("#model-status:has-text('ready')")
+    page.wait_for_function("() => document.querySelector('#chat').innerText.includes('END OF THE ANSWER')",
+                           timeout=120_000)
+    assert "plain text" not in page.locator("#chat").inner_text() and not crashed

@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping
 
 from model.events import FinishReason
 from ui.i18n import EN, Words
-from ui.render import TurnRecord, stats_line, text_block
+from ui.render import Block, TurnRecord, stats_line, text_block
 
 log = logging.getLogger(__name__)
 STORE_VERSION = 1
@@ -90,9 +90,9 @@ class RestoredTurn(TurnRecord):
     missing_images: tuple[str, ...] = ()
     signature: str = ""
 
-    def messages(self, words: Words = EN) -> list[dict]:
+    def messages(self, words: Words = EN, block: Block = text_block) -> list[dict]:
         gone = [{"role": "user", "content": text_block(words("history.image_gone"))} for _ in self.missing_images]
-        return gone + TurnRecord.messages(self, words)
+        return gone + TurnRecord.messages(self, words, block)
 
 
 def turn_to_dict(record: TurnRecord, settings: Mapping[str, Any] | None = None, signature: str = "") -> dict:

@@ -37,7 +37,7 @@ from ui.history import (SHARE_KEY_FILE, HistoryOptions, RestoredTurn, bounded, c
                         turn_to_dict, with_pending, without)
 from ui.i18n import LABEL, Words
 from ui.ratelimit import client_address
-from ui.render import CHATBOT_OPTIONS, history_messages, shown, stats_line, text_block
+from ui.render import CHATBOT_OPTIONS, history_messages, plain_block, shown, stats_line, text_block
 from ui.replay import phase_times, replay_frames
 from ui.share import ShareLimits, ShareStore
 from ui.signing import TurnSigner
@@ -57,10 +57,28 @@ FRAGMENT_JS = """(token) => {
 }"""
 
 
+# A restored conversation that the tab never finished drawing (it crashed, or was killed, while it
+# drew) is restored as plain text on the next load, so it cannot take the page down twice. The mark
+# is set before the restored messages are drawn and removed once two frames and a moment have passed
+# after them, or when the page is left normally (a reload, a closed tab).
+DRAWING_KEY = "r1v-drawing-restored"
+DRAW_GUARD_JS = f"""(store, mode) => {{
+    const failed = localStorage.getItem("{DRAWING_KEY}") === "1";
+    localStorage.setItem("{DRAWING_KEY}", "1");
+    window.addEventListener("pagehide", () => localStorage.removeItem("{DRAWING_KEY}"), {{once: true}});
+    return [store, failed ? "text" : ""];
+}}"""
+DRAWN_JS = f"""() => {{
+    requestAnimationFrame(() => requestAnimationFrame(() =>
+        setTimeout(() => localStorage.removeItem("{DRAWING_KEY}"), 500)));
+}}"""
+
+
 def panels(options: HistoryOptions) -> dict[str, Any]:
     store = gr.BrowserState(empty_store(), storage_key=STORAGE_KEY, secret=options.secret)
     conv_id, shared = gr.State(None), gr.State(None)
     fragment = gr.Textbox("", visible=False, elem_id="share-fragment")  # the delete token, posted by FRAGMENT_JS
+    drawing = gr.Textbox("", visible=False, elem_id="history-drawing")  # "text" after a failed draw (DRAW_GUARD_JS)
     with gr.Sidebar(open=False, position="left", elem_id="history"):
         gr.Markdown(LABEL("history.title"))
         new = gr.Button(LABEL("history.new"), size="sm", elem_id="history-new")
@@ -76,7 +94,7 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
             again = gr.Button(LABEL("replay.again"), size="sm", elem_id="replay-again")
             drop = gr.Button(LABEL("replay.delete"), size="sm", variant="stop", visible=False, elem_id="replay-delete")
         stats = gr.Markdown("", elem_id="replay-stats")
-    return dict(store=store, conv_id=conv_id, shared=shared, fragment=fragment, new=new, list=listed, delete=delete, replay=replay,
+    return dict(store=store, conv_id=conv_id, shared=shared, fragment=fragment, drawing=drawing, new=new, list=listed, delete=delete, replay=replay,
                 head=head, chatbot=chatbot, tools=tools, at_once=at_once, again=again, drop=drop, stats=stats)
 
 
@@ -122,19 +140,23 @@ class HistoryView:
 
     # ---- the side list ---------------------------------------------------------------------
 
-    def restore(self, value: Any, request: gr.Request):
-        """On load: the newest conversation, with a note for an answer a reload interrupted."""
+    def restore(self, value: Any, drawing: str, request: gr.Request):
+        """On load: the newest conversation, with a note for an answer a reload interrupted; as plain
+        text, with a note, when the last load never finished drawing it (`drawing` is "text")."""
         words, store = self.words(request), self.bounded(parsed(value))
         conv = current(store)
         if conv is None:
             return gr.skip(), gr.skip(), gr.skip(), new_id(), self.radio(store, None, words), store
         records, pending = restored(conv, self.image_ok)
-        messages, box = history_messages(records, words), gr.skip()
+        block = plain_block if drawing == "text" else text_block  # the last load never finished drawing it
+        messages, box = history_messages(records, words, block), gr.skip()
         if pending is not None:
             messages += [{"role": "user", "content": text_block(pending)},
                          {"role": "assistant", "content": text_block(words("history.interrupted"))}]
             box = gr.MultimodalTextbox(value={"text": pending, "files": []})
             store = saved(store, conv["id"], conv["turns"], now=conv["updated"])  # no longer pending
+        if drawing == "text":
+            messages.append({"role": "assistant", "content": text_block(words("history.as_text"))})
         return messages, records, box, conv["id"], self.radio(store, conv["id"], words), store
 
     def mark_pending(self, message: dict | None, conv_id: str | None, value: Any, request: gr.Request):
@@ -311,8 +333,9 @@ def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list,
     (sent, regenerated, undone, cleared) after which the records are saved."""
     p = panels
     listed = [p["store"], p["list"], p["conv_id"]]
-    demo.load(view.restore, [p["store"]], [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
-              **private)
+    demo.load(view.restore, [p["store"], p["drawing"]],
+              [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
+              js=DRAW_GUARD_JS, **private).then(None, js=DRAWN_JS, **private)
     for name in ("sent", "regenerated", "undone"):
         answered[name].then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
     answered["cleared"].then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)

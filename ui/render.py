@@ -19,6 +19,7 @@ Nothing here imports Gradio, torch or the engine; time comes from the `clock` pa
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator, Sequence
@@ -92,16 +93,26 @@ def text_block(text: str) -> dict:
     return {"type": "text", "text": shown(text)}
 
 
-def user_messages(question: str, images: Sequence[str]) -> list[dict]:
+def plain_block(text: str) -> dict:
+    """A message's text as plain text: one code block (nothing in it is Markdown or maths), for a
+    conversation the page failed to draw."""
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return {"type": "text", "text": f"{fence}text\n{text}\n{fence}"}
+
+
+Block = Callable[[str], dict]
+
+
+def user_messages(question: str, images: Sequence[str], block: Block = text_block) -> list[dict]:
     messages = [{"role": "user", "content": {"path": path}} for path in images]
     if question:
-        messages.append({"role": "user", "content": text_block(question)})
+        messages.append({"role": "user", "content": block(question)})
     return messages
 
 
-def thought_message(thinking: str, title: str, done: bool) -> dict:
+def thought_message(thinking: str, title: str, done: bool, block: Block = text_block) -> dict:
     metadata = {"title": title, "status": "done" if done else "pending"}
-    return {"role": "assistant", "content": text_block(thinking), "metadata": metadata}
+    return {"role": "assistant", "content": block(thinking), "metadata": metadata}
 
 
 def thought_shown(thinking: str, done: bool) -> bool:
@@ -110,10 +121,11 @@ def thought_shown(thinking: str, done: bool) -> bool:
     return not done or bool(thinking.strip())
 
 
-def answer_message(answer: str, ending: FinishReason | None = None, words: Words = EN) -> dict:
+def answer_message(answer: str, ending: FinishReason | None = None, words: Words = EN,
+                   block: Block = text_block) -> dict:
     note = words(f"note.{ending.value}") if ending in _ENDING_NOTES else None
     text = f"{answer}\n\n{note}" if note and answer else (note or answer)
-    return {"role": "assistant", "content": text_block(text)}
+    return {"role": "assistant", "content": block(text)}
 
 
 @dataclass(frozen=True)
@@ -137,17 +149,17 @@ class TurnRecord:
         ended = self.finish_reason if not self.answer else None
         return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended, words)
 
-    def messages(self, words: Words = EN) -> list[dict]:
-        out = user_messages(self.question, self.images)
+    def messages(self, words: Words = EN, block: Block = text_block) -> list[dict]:
+        out = user_messages(self.question, self.images, block)
         if thought_shown(self.thinking, True):
-            out.append(thought_message(self.thinking, self.title(words), True))
+            out.append(thought_message(self.thinking, self.title(words), True, block))
         if self.answer or self.finish_reason in _ENDING_NOTES:
-            out.append(answer_message(self.answer, self.finish_reason, words))
+            out.append(answer_message(self.answer, self.finish_reason, words, block))
         return out
 
 
-def history_messages(records: Iterable[TurnRecord], words: Words = EN) -> list[dict]:
-    return [message for record in records for message in record.messages(words)]
+def history_messages(records: Iterable[TurnRecord], words: Words = EN, block: Block = text_block) -> list[dict]:
+    return [message for record in records for message in record.messages(words, block)]
 
 
 # ---- the turn being answered -------------------------------------------------------------------

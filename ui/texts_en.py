@@ -270,6 +270,7 @@ EN_TEXTS: dict[str, str] = {
     "history.answering": " · answering…",
     "history.untitled": "(images only)",
     "history.image_gone": "🖼️ *image no longer available*",
+    "history.as_text": "*The last time this page opened, it did not finish drawing this conversation, so it is shown as plain text. Start a new conversation from the list on the left, or delete this one there.*",
     "history.interrupted": ("*This answer was interrupted: the page was reloaded or closed while it ran. "
                             "The question is back in the box; send it again.*"),
     "share.title": "### Share",

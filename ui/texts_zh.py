@@ -250,6 +250,7 @@ ZH_TEXTS: dict[str, str] = {
     "history.answering": " · 回答中…",
     "history.untitled": "（仅图片）",
     "history.image_gone": "🖼️ *图片已不可用*",
+    "history.as_text": "*上次打开本页时，这段对话没能显示完整，因此现在以纯文本显示。可以在左侧列表中新建对话，或在那里删除这段对话。*",
     "history.interrupted": "*这个回答被中断了：运行时页面被刷新或关闭。问题已放回输入框，请重新发送。*",
     "share.title": "### 分享",
     "share.button": "分享最后一个回答",
