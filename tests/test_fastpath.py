@@ -2,7 +2,9 @@
 
 It must give exactly the plain path's greedy tokens, with and without images, and keep every engine
 behaviour: the drills of tests/test_engine.py run here again, unchanged, on a fast-path engine
-(the `engine` fixture below), plus timeout, out-of-memory and cache-length checks of its own.
+(the `engine` fixture below, whose small cache sizes make every request climb from one size to the
+next), plus timeout, out-of-memory and cache-length checks of its own (tests/test_cache_ladder.py
+has the climbing's own checks).
 The compiled variant (inductor on CPU) is checked for the same tokens after a load-time warm-up.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ test_fast_follow_up = plain_drills.test_follow_up_keeps_earlier_images_in_the_pr
 
 @pytest.fixture(scope="module")
 def engine(tiny_loaded):  # noqa: F811
-    return LocalEngine(tiny_loaded, fast=FastPath(compile=False))
+    return LocalEngine(tiny_loaded, fast=FastPath(compile=False, lengths=[48, 64, 96, 128, 256], stretch=8))
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +118,9 @@ def test_out_of_memory_drops_the_caches_and_the_next_request_answers(tiny_loaded
     assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
 
 
-def test_cache_lengths_grow_by_four_and_end_at_the_context(tiny_loaded):  # noqa: F811
+def test_cache_lengths_double_and_end_at_the_context(tiny_loaded):  # noqa: F811
     assert cache_lengths(1024) == [1024]
-    assert cache_lengths(32_768) == [4096, 16_384, 32_768]
+    assert cache_lengths(32_768) == [4096, 8192, 16_384, 32_768]
     fast = FastPath(compile=False)
     assert fast.cache_length(tiny_loaded.model, 300) == 1024  # the tiny context is 1,024 tokens
 
