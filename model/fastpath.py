@@ -310,6 +310,13 @@ def setup_fast_path(loaded, mode: str = "auto", compile: bool | None = None,
     return fast
 
 
+def zero_gpu_fast_path() -> FastPath:
+    """ZeroGPU: the static caches without torch.compile (its workers do not support it) and without a
+    warm-up (CUDA runs only inside `@spaces.GPU`, in a forked process); each answer allocates its
+    caches there, on first use."""
+    return FastPath(compile=False)
+
+
 def kept_lengths(model: torch.nn.Module, ladder: list[int]) -> list[int]:
     """The sizes whose caches fit beside the weights (all of them off CUDA); a log line names any dropped."""
     kept = fit_ladder(ladder, gpu_room_tokens(model))

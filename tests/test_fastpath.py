@@ -176,3 +176,38 @@ def test_the_app_factory_builds_a_fast_engine_when_asked(tiny_folder):  # noqa: 
     assert statuses[-1].key == "load.ready" and "load.compiling" not in [s.key for s in statuses]
     assert app.engine_factory(spec, 60, "", "off")(statuses.append).fast is None
     assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
+
+
+def awq_quantizer(compileable: bool | None = None):
+    """transformers' own AWQ quantizer object (no AWQ kernels needed to make one); `compileable`
+    overrides its verdict, to check the decision rather than the kernels."""
+    from transformers import AwqConfig
+    from transformers.quantizers.quantizer_awq import AwqQuantizer
+
+    if compileable is None:
+        return AwqQuantizer(AwqConfig(bits=4, group_size=128))
+    kind = type("Compileable", (AwqQuantizer,), {"is_compileable": property(lambda self: compileable)})
+    return kind(AwqConfig(bits=4, group_size=128))
+
+
+def test_an_awq_model_gets_the_static_caches_without_compile_and_the_log_says_why(tiny_loaded, monkeypatch,  # noqa: F811
+                                                                                   caplog):
+    import logging
+
+    monkeypatch.setattr(tiny_loaded.model, "hf_quantizer", awq_quantizer(), raising=False)
+    with caplog.at_level(logging.WARNING, logger="model.fastpath"):
+        fast = setup_fast_path(tiny_loaded, "on", compile=True)
+    assert fast is not None and not fast.compile and fast._caches  # allocated at load, not compiled
+    assert "awq layers do not compile" in caplog.text and "AwqQuantizer" in caplog.text
+    engine = LocalEngine(tiny_loaded, fast=fast)
+    assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
+
+
+def test_quantized_layers_compile_where_their_quantizer_says_they_can():
+    from types import SimpleNamespace
+
+    cuda = torch.device("cuda")
+    assert compile_problem(cuda, SimpleNamespace(hf_quantizer=awq_quantizer(compileable=True))) == ""
+    assert "do not compile" in compile_problem(cuda, SimpleNamespace(hf_quantizer=awq_quantizer(compileable=False)))
+    assert compile_problem(cuda, SimpleNamespace(hf_quantizer=None)) == ""
+    assert not make_fast_path(cuda, True, SimpleNamespace(hf_quantizer=awq_quantizer())).compile
