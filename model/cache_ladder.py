@@ -15,7 +15,7 @@ costs what the tokens really there cost, within a factor of two.
 from __future__ import annotations
 
 FIRST_CACHE_LENGTH = 4096
-FIRST_STRETCH = 1024  # tokens of room a request gets past its prompt before its first move
+FIRST_STRETCH = 512  # tokens of room a request gets past its prompt before its first move
 
 
 def cache_lengths(context: int, first: int = FIRST_CACHE_LENGTH) -> list[int]:
