@@ -38,7 +38,7 @@ def test_the_ladder_doubles_to_the_context_and_a_request_starts_small():
     assert cache_lengths(32_768) == [4096, 8192, 16_384, 32_768]
     assert cache_lengths(1024) == [1024]
     assert start_length([4096, 8192, 32_768], prompt_tokens=3700, limit_tokens=32_768) == 8192  # 3700 + 512
-    assert start_length([4096, 8192, 32_768], prompt_tokens=2000, limit_tokens=32_768) == 4096
+    assert start_length([4096, 8192, 32_768], prompt_tokens=3387, limit_tokens=32_768) == 4096  # 13 tiles + 50 words
     assert start_length([4096, 8192, 32_768], prompt_tokens=100, limit_tokens=600) == 4096
     assert next_length([4096, 8192, 32_768], 8192) == 32_768 and next_length([4096, 32_768], 32_768) is None
 
