@@ -173,10 +173,11 @@ def zero_gpu_engine(spec: registry.ModelSpec, max_seconds: float):
     import torch
 
     from model.engine import LocalEngine
+    from model.fastpath import zero_gpu_fast_path
     from model.loader import load
 
     loaded = load(spec, device="cuda" if torch.cuda.is_available() else "cpu")
-    return ZeroGPUEngine(LocalEngine(loaded, max_seconds=max_seconds), spaces)
+    return ZeroGPUEngine(LocalEngine(loaded, max_seconds=max_seconds, fast=zero_gpu_fast_path()), spaces)
 
 
 def remote_engine_factory(args: argparse.Namespace) -> Callable:

@@ -9,7 +9,8 @@ Each repetition runs `LocalEngine.stream` (thinking budget, so the budget proces
 phases are streamed), then bare `model.generate` for exactly as many new tokens from the same
 prompt ids and pixels (no streamer, no processor, no criteria). The order alternates between
 repetitions. Prints the median and spread of ms/token for each path, the engine/bare ratio and the
-engine's share of the time per token; exits 0.
+engine's share of the time per token; exits 0. Exits 1, naming the event, when an engine run ends
+in an `Error` or gives another count of tokens than the first run (bench/measured.py).
 
     python bench/bench_overhead.py [--reps 15] [--budget 384] [--answer 64] [--fast]
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import functools
 import statistics
 import sys
 import time
@@ -28,9 +30,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.measured import FailedRun, measured_stats  # noqa: E402
 from model.checkpoint import SkyworkR1VForConditionalGeneration  # noqa: E402
 from model.engine import LocalEngine  # noqa: E402
-from model.events import GenerationOptions, Request, Stats  # noqa: E402
+from model.events import GenerationOptions, Request  # noqa: E402
 from model.inputs import prepare_input  # noqa: E402
 from model.loader import LoadedModel, load  # noqa: E402
 from model.registry import by_name  # noqa: E402
@@ -65,20 +68,26 @@ def since(start: tuple[float, float]) -> tuple[float, float]:
     return now[0] - start[0], now[1] - start[1]
 
 
-def engine_run(engine: LocalEngine, request: Request) -> tuple[tuple[float, float], int]:
+def engine_run(engine: LocalEngine, request: Request, asked: int = 1) -> tuple[tuple[float, float], int]:
+    """Clocks and tokens of one engine run; FailedRun when it errs or makes fewer than `asked`."""
     started = clocks()
-    stats = next(e for e in engine.stream(request) if isinstance(e, Stats))
+    stats = measured_stats(engine.stream(request), asked, "LocalEngine.stream")
     return since(started), stats.thinking_tokens + stats.answer_tokens
 
 
-def bare_run(engine: LocalEngine, request: Request, tokens: int, extra: Callable[[], dict]) -> tuple[float, float]:
+def bare_run(engine: LocalEngine, request: Request, tokens: int, generate: Callable) -> tuple[float, float]:
+    """Clocks of bare `generate` (the engine's path: `model.generate` or the fast path's) for `tokens`."""
     started = clocks()
     prepared = prepare_input(engine.loaded, request)
-    with torch.inference_mode():
-        engine.loaded.model.generate(
-            input_ids=prepared.input_ids, attention_mask=torch.ones_like(prepared.input_ids),
-            pixel_values=prepared.pixel_values, do_sample=False, max_new_tokens=tokens, min_new_tokens=tokens,
-            pad_token_id=engine.loaded.tokenizer.pad_token_id, **extra())
+    try:
+        with torch.inference_mode():
+            out = generate(input_ids=prepared.input_ids, attention_mask=torch.ones_like(prepared.input_ids),
+                           pixel_values=prepared.pixel_values, do_sample=False, max_new_tokens=tokens,
+                           min_new_tokens=tokens, pad_token_id=engine.loaded.tokenizer.pad_token_id)
+    except Exception as error:  # noqa: BLE001 - a broken run is reported by name, not as a speed
+        raise FailedRun(f"bare generate: raised {type(error).__name__}: {error}") from error
+    if out.shape[1] - prepared.input_ids.shape[1] < tokens:
+        raise FailedRun(f"bare generate: {out.shape[1] - prepared.input_ids.shape[1]} tokens generated, {tokens} asked")
     return since(started)
 
 
@@ -87,20 +96,21 @@ def spread(values: list[float]) -> str:
     return f"{quartiles[0]:.3f}-{quartiles[2]:.3f}"
 
 
-def measure(engine: LocalEngine, request: Request, reps: int, extra: Callable[[], dict]) -> tuple[dict, dict, int]:
+def measure(engine: LocalEngine, request: Request, reps: int, generate: Callable) -> tuple[dict, dict, int]:
     """ms/token per path: {"wall": [...], "cpu": [...]}, one value per repetition."""
     engine_ms, bare_ms = {"wall": [], "cpu": []}, {"wall": [], "cpu": []}
     count = engine_run(engine, request)[1]  # warm-up; the count is the same every time (greedy)
-    bare_run(engine, request, count, extra)
+    bare_run(engine, request, count, generate)
     for rep in range(reps):
         order = ("engine", "bare") if rep % 2 == 0 else ("bare", "engine")
         for path in order:
             if path == "engine":
-                seconds, got = engine_run(engine, request)
-                assert got == count, f"greedy runs gave {got} and {count} tokens"
+                seconds, got = engine_run(engine, request, count)
+                if got != count:
+                    raise FailedRun(f"LocalEngine.stream: greedy runs gave {got} and {count} tokens")
                 add(engine_ms, seconds, count)
             else:
-                add(bare_ms, bare_run(engine, request, count, extra), count)
+                add(bare_ms, bare_run(engine, request, count, generate), count)
     return engine_ms, bare_ms, count
 
 
@@ -109,32 +119,36 @@ def add(into: dict, seconds: tuple[float, float], count: int) -> None:
     into["cpu"].append(seconds[1] / count * 1e3)
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=15)
     parser.add_argument("--budget", type=int, default=384, help="thinking budget (tokens) of each run")
     parser.add_argument("--answer", type=int, default=64, help="answer budget (tokens) of each run")
     parser.add_argument("--fast", action="store_true", help="both paths on the static-cache fast path")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     torch.set_num_threads(1)  # a forward this small gains nothing from threads; one keeps runs steady
     loaded = cut_model(load(by_name("tiny"), device="cpu"))
-    engine, extra = make_engine(loaded, args.fast)
+    engine, generate = make_engine(loaded, args.fast)
     puzzle = puzzle_at(777, 0)
     options = GenerationOptions.validated(temperature=0, repetition_penalty=1.0, max_tiles=4,
                                           thinking_budget=args.budget, answer_budget=args.answer)
     request = Request(puzzle.question, (_png(puzzle.image),), options=options)
-    engine_ms, bare_ms, count = measure(engine, request, args.reps, extra)
+    try:
+        engine_ms, bare_ms, count = measure(engine, request, args.reps, generate)
+    except FailedRun as failure:
+        print(f"FAILED: {failure}", flush=True)
+        raise SystemExit(1) from failure
     print_table(engine_ms, bare_ms, count, args)
 
 
-def make_engine(loaded: LoadedModel, fast: bool) -> tuple[LocalEngine, Callable[[], dict]]:
-    """The engine and the extra generate() arguments of its bare twin (made afresh per run)."""
+def make_engine(loaded: LoadedModel, fast: bool) -> tuple[LocalEngine, Callable]:
+    """The engine and its bare twin's generate: the same path (plain, or the fast path's climbing caches)."""
     if not fast:
-        return LocalEngine(loaded), dict
+        return LocalEngine(loaded), loaded.model.generate
     from model.fastpath import FastPath
 
     fast_path = FastPath(compile=False)
-    return LocalEngine(loaded, fast=fast_path), lambda: fast_path.generate_kwargs(loaded.model, CONTEXT // 2)
+    return LocalEngine(loaded, fast=fast_path), functools.partial(fast_path.generate, loaded.model)
 
 
 def print_table(engine_ms: dict, bare_ms: dict, count: int, args) -> None:

@@ -3,13 +3,17 @@
 `LocalEngine.stream(request)` is a generator of events (see model/events.py). Its phases:
   1. wait for the model in arrival order (FairLock), yielding `Status` with the place in line;
   2. validate and tile the images, build the prompt (errors -> `Error(kind="input")`);
-  3. run one `model.generate` in a worker thread (on the fast path of model/fastpath.py when one
-     is given: static cache, compiled step); a streamer of ours receives token ids, decodes
-     them incrementally, splits thinking from answer and feeds the budget processor;
+  3. run one `model.generate` on the engine's one generation thread (model/generation_thread.py:
+     the thread that warmed the fast path up runs every answer, as CUDA graphs are kept per
+     thread), on the fast path of model/fastpath.py when one is given (static caches that follow
+     the trace, compiled step); a streamer of ours receives token ids, decodes them incrementally,
+     splits thinking from answer and feeds the budget processor;
   4. yield deltas as they arrive, then `Stats` and `Done`.
 Closing the generator (Stop, a closed tab, a client's cancel) sets the cancel flag that a
 StoppingCriteria checks every step, and joins the worker: the model is free within one step.
 A failure in the worker (out of memory included) becomes an `Error` event; the engine stays usable.
+The repetition penalty counts only generated tokens, as the official InternVL/Skywork `chat` does
+(it hands `generate` the prompt as embeddings, so `generate` sees no prompt ids to penalise).
 """
 from __future__ import annotations
 
@@ -23,13 +27,14 @@ from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList
+from transformers import LogitsProcessorList, RepetitionPenaltyLogitsProcessor, StoppingCriteria, StoppingCriteriaList
 from transformers.generation.streamers import BaseStreamer
 
 from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event, FinishReason,
                           Prepared, Request, Stats, Status, ThinkingDelta, UserFacingError, decide_finish)
 from model.fairlock import FairLock
 from model.fastpath import FastPath
+from model.generation_thread import GenerationThread, Job
 from model.inputs import PreparedInput, prepare_input
 from model.loader import LoadedModel
 from model.reasoning import (BudgetProcessor, IncrementalDecoder, Phase, ReasoningTracker, Splitter,
@@ -166,7 +171,9 @@ class LocalEngine:
                          if i is not None and i != loaded.tokenizer.unk_token_id]
         if not self.stop_ids:
             self.stop_ids = [loaded.tokenizer.eos_token_id]
-        self.active_worker: threading.Thread | None = None
+        # The fast path's thread when there is one: its warm-up recorded the CUDA graphs there.
+        self.runner = fast.runner if fast is not None else GenerationThread()
+        self.active_worker: Job | None = None  # the answer running now: join() / is_alive() like a thread
 
     @property
     def name(self) -> str:
@@ -206,25 +213,23 @@ class LocalEngine:
             answer_budget=options.answer_budget, stop_request=request.stop,
         )
         run.splitter = Splitter(run.tracker.marker_ids)
-        worker = threading.Thread(target=self._work, args=(run, prepared, options, seed),
-                                  name=f"generate-{request.request_id or seed}", daemon=True)
-        self.active_worker = worker
         error: Error | None = None
         try:
-            worker.start()
+            worker = self.active_worker = self.runner.submit(self._work, run, prepared, options, seed)
             for event in self._drain(run, worker):
                 if isinstance(event, Error):
                     error = event
                 yield event
         finally:
             run.cancel.set()
-            worker.join()
+            if self.active_worker is not None:
+                self.active_worker.join()
             self.active_worker = None
         reason = self._finish_reason(run, error)
         yield self._stats(run, prepared, started, reason, seed)
         yield Done(reason)
 
-    def _drain(self, run: _Run, worker: threading.Thread) -> Iterator[Event]:
+    def _drain(self, run: _Run, worker: Job) -> Iterator[Event]:
         while True:
             try:
                 item = run.events.get(timeout=1.0)
@@ -241,8 +246,12 @@ class LocalEngine:
         streamer = _EventStreamer(run)
         try:
             torch.manual_seed(seed)
+            kwargs = self._generate_kwargs(run, prepared, options, streamer)
             with torch.inference_mode():  # generate() alone is only no_grad: every op then tracks versions
-                self.loaded.model.generate(**self._generate_kwargs(run, prepared, options, streamer))
+                if self.fast is not None:
+                    self.fast.generate(self.loaded.model, **kwargs)
+                else:
+                    self.loaded.model.generate(**kwargs)
         except torch.OutOfMemoryError:
             log.warning("out of memory", exc_info=True)
             if self.fast is not None:
@@ -273,14 +282,13 @@ class LocalEngine:
             max_new_tokens=max_new_tokens,
             repetition_penalty=options.repetition_penalty, eos_token_id=self.stop_ids,
             pad_token_id=self.loaded.tokenizer.pad_token_id or self.stop_ids[0],
-            logits_processor=LogitsProcessorList([BudgetProcessor(run.tracker)]),
+            logits_processor=LogitsProcessorList(_penalty(options.repetition_penalty, prompt_tokens)
+                                                 + [BudgetProcessor(run.tracker)]),
             stopping_criteria=StoppingCriteriaList([_StopWhen(run)]),
             streamer=streamer, **sampling,
         )
         if prepared.pixel_values is not None:
             kwargs["pixel_values"] = prepared.pixel_values  # all tiles of all images: one vision batch
-        if self.fast is not None:
-            kwargs.update(self.fast.generate_kwargs(self.loaded.model, prompt_tokens + max_new_tokens))
         return kwargs
 
     def _context_room(self, prompt_tokens: int) -> int:
@@ -307,6 +315,15 @@ class LocalEngine:
             total_s=now - started, tokens_per_s=(generated - 1) / decode_s if decode_s > 0 and generated > 1 else 0.0,
             budget_fired=run.tracker.budget_fired, finish_reason=reason, seed=seed,
         )
+
+
+def _penalty(penalty: float, prompt_tokens: int) -> list:
+    """transformers' repetition penalty over the generated tokens only. `generate` builds its own
+    from `repetition_penalty` (which counts the prompt too) and lets one of the same type passed in
+    take its place, first in the list, before temperature and top-p, as in the official chat."""
+    if penalty == 1.0:
+        return []
+    return [RepetitionPenaltyLogitsProcessor(float(penalty), prompt_ignore_length=int(prompt_tokens))]
 
 
 def _oom_message(max_tiles: int) -> str:

@@ -9,7 +9,10 @@ Contract:
   (bytes per way of loading: model/plan_sizes.py).
 - Every way of loading it is sized: bf16, bitsandbytes 8-bit and 4-bit (`--quantization`), and the
   registry's AWQ build. A GPU fits when weights + KV cache at the planned context + activations of
-  one prefill + a fixed reserve are within its free memory (see the constants below).
+  one prefill + a fixed reserve are within its free memory (see the constants below). On GPUs the
+  fast path also keeps the smaller static caches of model/cache_ladder.py allocated, those that fit
+  in what is left (`fit_ladder`, the rule the fast path uses): they are counted too (`ladder_bytes`),
+  and `Fit.cache_lengths` lists the sizes kept.
 - `Plan.refusal` is "" when the chosen way fits; otherwise a plain message naming what it needs and
   what would fit. A layout that will not load (unknown format, ps_version v1, LoRA, a tokenizer that lacks
   its template's tokens or the image token, ids past the vocabulary) is refused the same way, before sizing.
@@ -24,6 +27,7 @@ from typing import Any, Sequence
 
 from transformers import InternVLConfig
 
+from model.cache_ladder import cache_lengths, fit_ladder
 from model.checkpoint import CheckpointError, detect_layout, official_device_map, translate_config
 from model.plan_sizes import (BF16, FP32, INT8, NF4, Scheme, awq_scheme, config_key, meta_model, module_bytes,
                               stored_scheme)
@@ -84,10 +88,15 @@ class GpuLoad:
     kv_bytes: int
     activation_bytes: int
     reserve_bytes: int
+    ladder_bytes: int = 0  # the smaller static caches kept beside the context's (kept only where they fit)
+
+    @property
+    def required(self) -> int:
+        return self.weight_bytes + self.kv_bytes + self.activation_bytes + self.reserve_bytes
 
     @property
     def total(self) -> int:
-        return self.weight_bytes + self.kv_bytes + self.activation_bytes + self.reserve_bytes
+        return self.required + self.ladder_bytes
 
     @property
     def fits(self) -> bool:
@@ -100,6 +109,7 @@ class Fit:
     how: str  # how to get it: "(as it is)", "--quantization 8bit", "--model r1v3-38b-awq"
     loads: list[GpuLoad]
     longest_context: int  # tokens of KV cache that still fit (0: not even the weights)
+    cache_lengths: list[int] = field(default_factory=list)  # static cache sizes kept (GPUs only)
 
     @property
     def weight_bytes(self) -> int:
@@ -257,7 +267,18 @@ def _fit(result: Plan, config: InternVLConfig, scheme: Scheme, how: str) -> Fit:
     per_layer_token = result.kv_bytes_per_token // num_layers
     loads = [_load(gpu, modules, sizes, num_layers, per_layer_token * result.context_tokens, vision, text)
              for gpu, modules in zip(devices, groups)]
-    return Fit(scheme, how, loads, _longest_context(loads, per_layer_token, result.context_length))
+    kept = _kept_caches(loads, per_layer_token, result.context_tokens) if result.gpus else []
+    for load in loads:
+        load.ladder_bytes = load.layers * per_layer_token * (sum(kept) - result.context_tokens if kept else 0)
+    return Fit(scheme, how, loads, _longest_context(loads, per_layer_token, result.context_length), kept)
+
+
+def _kept_caches(loads: list[GpuLoad], per_layer_token: int, context_tokens: int) -> list[int]:
+    """The static cache sizes the fast path keeps: the context's, and the smaller ones the room left
+    on every GPU holds."""
+    room = min((max(0, load.free_bytes - load.required) // (load.layers * per_layer_token)
+                for load in loads if load.free_bytes is not None and load.layers), default=0)
+    return fit_ladder(cache_lengths(context_tokens), room + context_tokens)
 
 
 def _load(gpu: Gpu | None, modules: list[str], sizes: dict[str, float], num_layers: int, kv_per_layer: int,
@@ -322,7 +343,7 @@ def _how(quantization: str) -> str:
 def _need(result: Plan, config: InternVLConfig) -> str:
     """What one GPU would need, in bf16 and AWQ (from a plan over one GPU with unbounded memory)."""
     roomy = plan(result.facts, [Gpu(0, 2**62)], context_tokens=result.context_tokens)
-    needs = [f"{fit.loads[0].total / GIB:.1f} GiB in {fit.scheme.label}"
+    needs = [f"{fit.loads[0].required / GIB:.1f} GiB in {fit.scheme.label}"
              + (f" ({fit.how})" if fit.how.startswith("--model") else "")
              for fit in roomy.fits if fit.scheme.key in ("bf16", "awq")]
     return f"On one GPU it needs {' or '.join(needs)} at {result.context_tokens:,} tokens of context." if needs else ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Sequence
 
+from model.cache_ladder import cache_lengths
 from model.plan import GIB, PLAN_CONTEXT, Fit, Gpu, GpuLoad, ModelFacts, Plan, plan
 
 SHORT_NAMES = {
@@ -26,7 +27,8 @@ def plan_table(plan: Plan) -> str:
         lines += [_download(plan), _context(plan)]
     lines += _tokens(plan)
     if plan.chosen is not None:
-        lines += ["", f"Device map, {plan.chosen.scheme.label} {plan.chosen.how}:", *_device_map(plan.chosen)]
+        lines += ["", f"Device map, {plan.chosen.scheme.label} {plan.chosen.how}:", *_device_map(plan.chosen),
+                  _caches(plan)]
     if plan.fits:
         lines += ["", "Ways to load it here:", *_ways(plan)]
     lines += [""]
@@ -87,10 +89,23 @@ def _device_map(fit: Fit) -> list[str]:
             "| modules |", "|---|---|---|---|---|---|---|---|---|"]
     for load in fit.loads:
         free = f"{load.free_bytes / GIB:.1f}" if load.free_bytes is not None else "–"
-        rows.append(f"| {load.device} | {free} | {_gib(load.weight_bytes)} | {_gib(load.kv_bytes)} | "
+        rows.append(f"| {load.device} | {free} | {_gib(load.weight_bytes)} | {_gib(load.kv_bytes + load.ladder_bytes)} | "
                     f"{_gib(load.activation_bytes)} | {_gib(load.reserve_bytes)} | {_gib(load.total)} | "
                     f"{_yes(load)} | {describe_modules(load.modules)} |")
     return rows
+
+
+def _caches(plan: Plan) -> str | None:
+    """The static KV caches the GPU fast path keeps (their bytes are in the KV cache column)."""
+    kept = plan.chosen.cache_lengths
+    if not kept:
+        return None
+    dropped = [n for n in cache_lengths(plan.context_tokens) if n not in kept]
+    sizes = " + ".join(f"{n:,}" for n in kept)
+    line = f"Static KV caches kept for the fast path: {sizes} tokens ({sum(kept) * plan.kv_bytes_per_token / GIB:.1f} GiB)"
+    if dropped:
+        line += f"; {', '.join(f'{n:,}' for n in dropped)} left out: no room beside the weights"
+    return line
 
 
 def _ways(plan: Plan) -> list[str]:

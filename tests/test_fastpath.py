@@ -2,7 +2,9 @@
 
 It must give exactly the plain path's greedy tokens, with and without images, and keep every engine
 behaviour: the drills of tests/test_engine.py run here again, unchanged, on a fast-path engine
-(the `engine` fixture below), plus timeout, out-of-memory and cache-length checks of its own.
+(the `engine` fixture below, whose small cache sizes make every request climb from one size to the
+next), plus timeout, out-of-memory and cache-length checks of its own (tests/test_cache_ladder.py
+has the climbing's own checks).
 The compiled variant (inductor on CPU) is checked for the same tokens after a load-time warm-up.
 """
 from __future__ import annotations
@@ -33,7 +35,7 @@ test_fast_follow_up = plain_drills.test_follow_up_keeps_earlier_images_in_the_pr
 
 @pytest.fixture(scope="module")
 def engine(tiny_loaded):  # noqa: F811
-    return LocalEngine(tiny_loaded, fast=FastPath(compile=False))
+    return LocalEngine(tiny_loaded, fast=FastPath(compile=False, lengths=[48, 64, 96, 128, 256], stretch=8))
 
 
 @pytest.fixture(scope="module")
@@ -116,9 +118,9 @@ def test_out_of_memory_drops_the_caches_and_the_next_request_answers(tiny_loaded
     assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
 
 
-def test_cache_lengths_grow_by_four_and_end_at_the_context(tiny_loaded):  # noqa: F811
+def test_cache_lengths_double_and_end_at_the_context(tiny_loaded):  # noqa: F811
     assert cache_lengths(1024) == [1024]
-    assert cache_lengths(32_768) == [4096, 16_384, 32_768]
+    assert cache_lengths(32_768) == [4096, 8192, 16_384, 32_768]
     fast = FastPath(compile=False)
     assert fast.cache_length(tiny_loaded.model, 300) == 1024  # the tiny context is 1,024 tokens
 
@@ -174,3 +176,38 @@ def test_the_app_factory_builds_a_fast_engine_when_asked(tiny_folder):  # noqa: 
     assert statuses[-1].key == "load.ready" and "load.compiling" not in [s.key for s in statuses]
     assert app.engine_factory(spec, 60, "", "off")(statuses.append).fast is None
     assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
+
+
+def awq_quantizer(compileable: bool | None = None):
+    """transformers' own AWQ quantizer object (no AWQ kernels needed to make one); `compileable`
+    overrides its verdict, to check the decision rather than the kernels."""
+    from transformers import AwqConfig
+    from transformers.quantizers.quantizer_awq import AwqQuantizer
+
+    if compileable is None:
+        return AwqQuantizer(AwqConfig(bits=4, group_size=128))
+    kind = type("Compileable", (AwqQuantizer,), {"is_compileable": property(lambda self: compileable)})
+    return kind(AwqConfig(bits=4, group_size=128))
+
+
+def test_an_awq_model_gets_the_static_caches_without_compile_and_the_log_says_why(tiny_loaded, monkeypatch,  # noqa: F811
+                                                                                   caplog):
+    import logging
+
+    monkeypatch.setattr(tiny_loaded.model, "hf_quantizer", awq_quantizer(), raising=False)
+    with caplog.at_level(logging.WARNING, logger="model.fastpath"):
+        fast = setup_fast_path(tiny_loaded, "on", compile=True)
+    assert fast is not None and not fast.compile and fast._caches  # allocated at load, not compiled
+    assert "awq layers do not compile" in caplog.text and "AwqQuantizer" in caplog.text
+    engine = LocalEngine(tiny_loaded, fast=fast)
+    assert collect(engine.stream(ask(engine)))["done"].finish_reason is FinishReason.ANSWERED
+
+
+def test_quantized_layers_compile_where_their_quantizer_says_they_can():
+    from types import SimpleNamespace
+
+    cuda = torch.device("cuda")
+    assert compile_problem(cuda, SimpleNamespace(hf_quantizer=awq_quantizer(compileable=True))) == ""
+    assert "do not compile" in compile_problem(cuda, SimpleNamespace(hf_quantizer=awq_quantizer(compileable=False)))
+    assert compile_problem(cuda, SimpleNamespace(hf_quantizer=None)) == ""
+    assert not make_fast_path(cuda, True, SimpleNamespace(hf_quantizer=awq_quantizer())).compile

@@ -300,3 +300,27 @@ def test_awq_bytes_follow_bits_and_group_size():
     assert scheme.bytes_per_weight == pytest.approx(0.5 + 2.5 / 128)
     assert awq_scheme({**AWQ, "bits": 8, "group_size": 64}).bytes_per_weight == pytest.approx(1 + 3 / 64)
     assert {"vision_tower", "multi_modal_projector", "lm_head"} <= set(scheme.kept)
+
+
+def test_the_plan_counts_the_static_caches_the_fast_path_keeps():
+    facts = FAMILY["r1v3-38b"]
+    roomy = plan(facts, [Gpu(0, 141 * GIB)])
+    load = roomy.chosen.loads[0]
+    assert roomy.chosen.cache_lengths == [4096, 8192, 16_384, 32_768]
+    assert load.kv_bytes == 32_768 * roomy.kv_bytes_per_token  # the context's cache, required
+    assert load.ladder_bytes == (4096 + 8192 + 16_384) * roomy.kv_bytes_per_token
+    assert load.required + load.ladder_bytes == load.total <= load.free_bytes
+    assert "Static KV caches kept for the fast path: 4,096 + 8,192 + 16,384 + 32,768 tokens (15.0 GiB)" in roomy.table()
+
+
+def test_a_smaller_gpu_keeps_fewer_cache_sizes_and_the_same_verdicts():
+    facts = FAMILY["r1v3-38b"]
+    tight = plan(facts, [Gpu(0, 42 * GIB)], quantization="4bit")  # 4-bit needs 40.3 GiB: 1.7 GiB left
+    assert tight.chosen.cache_lengths == [4096, 32_768]
+    assert ("Static KV caches kept for the fast path: 4,096 + 32,768 tokens (9.0 GiB); 8,192, 16,384 left out: "
+            "no room beside the weights") in tight.table()
+    for setup in ([Gpu(0, 42 * GIB)], [Gpu(0, 24 * GIB), Gpu(1, 24 * GIB)], [Gpu(0, 141 * GIB)]):
+        for fit in plan(facts, setup).fits:
+            for load in fit.loads:  # the smaller caches only take room left over: they never flip a verdict
+                assert load.fits == (load.required <= load.free_bytes)
+                assert load.ladder_bytes == 0 or load.total <= load.free_bytes

@@ -64,6 +64,8 @@ def test_generation_runs_inside_the_gpu_function(zero_gpu_app):
     assert spaces.calls == [gpu_seconds(Request(question, options=options))]
     assert any(isinstance(e, ThinkingDelta) for e in events) and any(isinstance(e, AnswerDelta) for e in events)
     assert isinstance(events[-1], Done)
+    fast = app.ZERO_GPU_ENGINE.engine.fast  # the static caches, without torch.compile (not on ZeroGPU)
+    assert fast is not None and not fast.compile and fast._caches
 
 
 def test_stop_is_honoured_outside_the_forked_call(zero_gpu_app):
