@@ -9,13 +9,14 @@ Extraction: MathVista's own first steps (the whole response when it is an option
 float; `The answer is "..."`), then, where MathVista asks GPT-4 to extract, these rules instead
 (no model in the loop, so the column is reproducible): the last `\\boxed{}`; the text after the last
 "answer is" / "answer:"; within it, for numeric types the last number (a unit after it is
-ignored), for multiple choice the option written last or a letter in parentheses.
+ignored, a fraction becomes a decimal), for multiple choice the option written last or a letter
+in parentheses.
 """
 from __future__ import annotations
 
 import re
 
-from evaluation.extract import last_boxed, last_number, letter_in_parentheses, unwrap_latex
+from evaluation.extract import as_number, last_boxed, last_number, letter_in_parentheses, unwrap_latex
 from evaluation.items import MULTIPLE_CHOICE, Item
 
 _QUOTED = re.compile(r'The answer is "(.*)"\.')
@@ -74,7 +75,9 @@ def extract(response: str, item: Item) -> str:
     if item.question_type == MULTIPLE_CHOICE:
         return _choice_written_last(phrase, item) or _choice_written_last(response, item) or phrase
     if item.answer_type in ("integer", "float"):
-        return last_number(phrase) or last_number(response) or phrase
+        number = last_number(phrase) or last_number(response)
+        value = as_number(number) if number else None
+        return phrase if value is None else str(int(value) if value.denominator == 1 else float(value))
     return phrase
 
 
