@@ -53,11 +53,11 @@ class LLMJudge:
 
     def verdict(self, item: Item, answer: str) -> dict[str, Any]:
         try:
-            reply = self._client.chat.completions.create(
-                model=self._model_id(), temperature=0, max_tokens=8,
+            stream = self._client.chat.completions.create(  # streamed, like the answers themselves: one wire format for every server
+                model=self._model_id(), temperature=0, max_tokens=8, stream=True,
                 messages=[{"role": "system", "content": INSTRUCTION},
                           {"role": "user", "content": judge_prompt(item, answer)}])
-            text = (reply.choices[0].message.content or "").strip()
+            text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices).strip()
         except Exception as error:  # noqa: BLE001 - a judge failure must not end the run
             return {"extracted": None, "right": False, "error": f"{type(error).__name__}: {error}"[:300]}
         right = read_reply(text)
