@@ -21,7 +21,8 @@ def build_summary(records: list[dict], context: dict) -> dict:
     summary = {**context, **stats.summarise(records)}
     primary = summary["primary_scorer"]
     benchmark = primary if primary in ("mmmu", "mathvista") else ""
-    summary["published"] = published.compare(benchmark, summary["accuracy"].get(primary)) if benchmark else []
+    summary["published"] = published.compare(benchmark, summary["accuracy"].get(primary),
+                                              str(context.get("model", ""))) if benchmark else []
     summary["published_all"] = published.all_rows()
     return summary
 
@@ -72,7 +73,9 @@ def _published_rows(summary: dict) -> list[list[str]]:
         ours = f"{row['ours']}" if "ours" in row else "-"
         diff = f"{row['difference']:+.1f}" if "difference" in row else "-"
         inside = ("yes" if row["inside_interval"] else "no") if "inside_interval" in row else "-"
-        rows.append([row["model"], row["benchmark"], f"{row['accuracy']}", ours, diff, inside, row["rule"], row["source"]])
+        same = ("yes" if row["same_model"] else "no") if "same_model" in row else "-"
+        rows.append([row["model"], row["benchmark"], f"{row['accuracy']}", ours, diff, inside, same, row["rule"],
+                     row["source"]])
     return rows
 
 
@@ -88,7 +91,7 @@ def sections(summary: dict) -> list[tuple[str, list[str], list[list[str]]]]:
         (f"Accuracy by thinking length ({SCORER_TITLES.get(think['scorer'], think['scorer'])})",
          ["thinking tokens", "accuracy % (right/n)"], buckets),
         ("Published figures", ["model", "benchmark", "published %", "ours %", "difference", "inside our 95% interval",
-                               "rule", "source"], _published_rows(summary)),
+                               "we ran this model", "rule", "source"], _published_rows(summary)),
     ]
 
 

@@ -111,3 +111,14 @@ def test_the_judges_one_word_reply_is_read(reply, right):
 def test_wilson_interval_matches_its_published_values(right, n, low, high):
     got = wilson(right, n)
     assert got == pytest.approx((low, high), abs=1e-4)
+
+
+def test_the_published_figures_sit_beside_ours_with_the_difference_and_the_interval():
+    from evaluation.published import compare
+
+    rows = {row["model"]: row for row in compare("mmmu", {"n": 900, "accuracy": 0.70, "ci95": [0.67, 0.73]},
+                                                 "r1v3-38b-awq")}
+    assert (rows["r1v-38b"]["difference"], rows["r1v-38b"]["inside_interval"]) == (1.0, True)
+    assert (rows["r1v3-38b"]["difference"], rows["r1v3-38b"]["inside_interval"]) == (-6.0, False)
+    assert rows["r1v3-38b"]["same_model"] and not rows["r1v-38b"]["same_model"]
+    assert "judge" in rows["r1v3-38b"]["rule"] and "rule_base_mmmu.py" in rows["r1v3-38b"]["source"]
