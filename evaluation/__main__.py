@@ -22,7 +22,7 @@ OPTION_FLAGS = {"thinking_budget": int, "answer_budget": int, "temperature": flo
                 "top_k": int, "repetition_penalty": float, "max_tiles": int, "min_thinking": int}
 
 
-def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True, help='"puzzles" (built in, 100 items) or a .jsonl/.json/.parquet '
                                                      "file or folder")
@@ -51,6 +51,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for name, kind in OPTION_FLAGS.items():
         parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
                             help=f"{name.replace('_', ' ')} (default: the page's)")
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = _parser()
     args = parser.parse_args(argv)
     if args.backend == "openai" and not args.endpoint:
         parser.error("--backend openai needs --endpoint URL")
@@ -71,33 +76,42 @@ def check_same_settings(results: ResultsFile, settings: dict, model: str) -> Non
         return
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        items = readers.read_set(args.set, args.layout, args.prompt, args.split)[:args.limit]
-        from evaluation.engines import build
+def prepare(args: argparse.Namespace):
+    """The items, the engine, the results so far and the run's settings; raises on a bad set or flag."""
+    items = readers.read_set(args.set, args.layout, args.prompt, args.split)[:args.limit]
+    from evaluation.engines import build
 
-        engine, defaults, model_name = build(args.model, args.backend, args.endpoint, args.max_seconds, args.timeout,
-                                             args.budget_mode)
-        chosen = {name: getattr(args, name) for name in OPTION_FLAGS if getattr(args, name) is not None}
-        options = defaults.replace(**chosen)
-        settings = {key: value for key, value in asdict(options).items() if key != "seed"}
-        results = ResultsFile(args.out / "results.jsonl")
-        check_same_settings(results, settings, model_name)
-    except (readers.SetError, UserFacingError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    engine, defaults, model_name = build(args.model, args.backend, args.endpoint, args.max_seconds, args.timeout,
+                                         args.budget_mode)
+    chosen = {name: getattr(args, name) for name in OPTION_FLAGS if getattr(args, name) is not None}
+    options = defaults.replace(**chosen)
+    results = ResultsFile(args.out / "results.jsonl")
+    check_same_settings(results, _settings(options), model_name)
     judge = None
     if args.judge_endpoint:
         from evaluation.judge import LLMJudge
 
         judge = LLMJudge(args.judge_endpoint, args.judge_model, args.timeout)
     config = RunConfig(options, args.seed, args.concurrency, judge, model_name, args.backend, not args.no_progress)
+    return items, engine, results, config
+
+
+def _settings(options) -> dict:
+    return {key: value for key, value in asdict(options).items() if key != "seed"}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        items, engine, results, config = prepare(args)
+    except (readers.SetError, UserFacingError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     counts = run(items, engine, results, config)
     ids = {item.id for item in items}
     records = [record for item_id, record in results.records.items() if item_id in ids]
-    context = {"set": args.set, "model": model_name, "backend": args.backend, "seed": args.seed,
-               "settings": settings, "items_in_set": len(items), **counts}
+    context = {"set": args.set, "model": config.model, "backend": args.backend, "seed": args.seed,
+               "settings": _settings(config.options), "items_in_set": len(items), **counts}
     summary = report.write_reports(args.out, records, context)
     print(report.table(summary))
     print(f"{counts['answered']} answered, {counts['skipped']} already done; reports in {args.out}")

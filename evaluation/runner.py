@@ -35,8 +35,11 @@ class ResultsFile:
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True)
         self._repair()
-        for line in path.read_text(encoding="utf-8").splitlines() if path.exists() else []:
-            record = json.loads(line)
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines() if path.exists() else [], 1):
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                raise ValueError(f"{path}:{number} is not a result line (not JSON); remove it to resume") from None
             self.records[record["id"]] = record
 
     def _repair(self) -> None:

@@ -213,3 +213,14 @@ def test_a_run_killed_halfway_resumes_without_redoing_or_losing_an_item(tmp_path
     assert len(after) == limit and len({r["id"] for r in after}) == limit  # each item once: none redone
     assert {r["id"] for r in after} == {f"puzzle-{i:05d}" for i in range(limit)}  # none lost
     assert (out / "results.jsonl").read_bytes().startswith(kept[:kept.rfind(b"\n") + 1])
+
+
+def test_the_readme_commands_are_ones_the_cli_accepts():
+    from evaluation.__main__ import parse_args
+
+    section = (REPO / "README.md").read_text(encoding="utf-8").split("## Evaluation", 1)[1].split("\n## ", 1)[0]
+    commands = [c.split() for c in section.replace("\\\n", " ").splitlines() if c.startswith("python -m evaluation")]
+    assert len(commands) == 3
+    for command in commands:
+        args = parse_args(command[3:command.index("#")] if "#" in command else command[3:])
+        assert args.out and args.set
