@@ -77,4 +77,25 @@ def test_run_twenty_items_stop_halfway_and_open_a_wrong_items_trace(tiny_engine,
     assert puzzle_items()[1].prompt in trace.inner_text()
     assert "✗ purple" in trace.locator("[data-testid=bot]").last.inner_text()
     shoot(page, "browser-evaluate.png")
+    page.locator("#eval-items input").fill("6")  # a second run on the same items, to compare
+    page.click("#eval-run")
+    page.wait_for_selector("#eval-progress:has-text('6 of 6 done')")
+    line = page.locator("#eval-compare").inner_text()
+    assert f"on the {min(kept, 6)} items both answered" in line and "same settings" in line
     page.close()
+
+
+def test_the_comparison_line_names_what_changed_between_two_runs():
+    from ui.evaluate_view import comparison_line
+    from ui.i18n import EN
+
+    def record(item_id: str, right: bool, budget: int) -> dict:
+        return {"id": item_id, "rule": "puzzle", "scores": {"puzzle": {"right": right}},
+                "settings": {"thinking_budget": budget, "temperature": 0.6}}
+
+    before = [record("a", True, -1), record("b", False, -1), record("c", True, -1)]
+    after = [record("a", True, 1024), record("b", True, 1024), record("d", False, 1024)]
+    line = comparison_line(before, after, EN)
+    assert "on the 2 items both answered: 50.0 % then, 100.0 % now; 1 verdicts changed" in line
+    assert "thinking_budget -1 → 1024" in line and "temperature" not in line
+    assert comparison_line([], after, EN) == ""

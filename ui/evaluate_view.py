@@ -10,6 +10,9 @@ Contract:
   shows the accuracy under the set's own rule as it grows, the table one row per item.
 - Stop (the tab's own, or the page's) ends the answer in flight; what was done stays in the table.
 - Clicking a row opens that item in the tab's chat view: image, question, thinking, answer, verdict.
+- Two settings on the same items: run, change a setting, run again; the comparison line sets the
+  new run against the one before on the items both answered (accuracy then and now, verdicts that
+  changed, the settings that differ).
 """
 from __future__ import annotations
 
@@ -44,19 +47,20 @@ def evaluate_view() -> dict[str, Any]:
                 run = gr.Button(LABEL("eval.run"), variant="primary", elem_id="eval-run")
                 stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="eval-stop")
     progress = gr.Markdown("", elem_id="eval-progress")
+    comparison = gr.Markdown("", elem_id="eval-compare")
     # Shown with the first results, its headers then in the person's language.
     table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="eval-table")
     trace = gr.Chatbot(label=LABEL("eval.trace"), height=420, elem_id="eval-trace")
     return dict(upload=upload, count=count, run=run, stop=stop, progress=progress, table=table, trace=trace,
-                done=gr.State([]))
+                comparison=comparison, done=gr.State([]))
 
 
 def wire_evaluate(handlers: Handlers, parts: dict[str, Any], controls: Sequence[gr.components.Component]) -> None:
     view = EvaluateHandlers(handlers)
     private = {"api_visibility": "private"}
-    parts["run"].click(view.run, [parts["upload"], parts["count"], *controls],
-                       [parts["progress"], parts["table"], parts["done"]], concurrency_id="generate",
-                       show_progress="minimal", **private)
+    parts["run"].click(view.run, [parts["upload"], parts["count"], parts["done"], *controls],
+                       [parts["progress"], parts["table"], parts["done"], parts["comparison"]],
+                       concurrency_id="generate", show_progress="minimal", **private)
     parts["stop"].click(handlers.stop, None, None, queue=False, **private)
     parts["table"].select(view.open_item, [parts["done"]], [parts["trace"]], queue=False, **private)
 
@@ -65,28 +69,30 @@ class EvaluateHandlers:
     def __init__(self, handlers: Handlers):
         self.serving = handlers.serving
 
-    def run(self, upload: Any, count: Any, request: gr.Request, *controls: Any) -> Iterator[tuple]:
+    def run(self, upload: Any, count: Any, previous: list[dict], request: gr.Request,
+            *controls: Any) -> Iterator[tuple]:
         words = self.serving.languages.words(request)
         engine = self.serving.engine_or_warn(words)
         items = self._items_of(upload, count, words) if engine is not None else []
         options = options_from_controls(controls, words)
         admitted = self.serving.admit(request, "evaluate", f"{len(items)} items", [], words) if items else None
         if admitted is None:
-            yield gr.skip(), gr.skip(), gr.skip()
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         session, stop = admitted
         config = RunConfig(options, seed=max(options.seed, 0), stop=stop, model=self.serving.slot.info.name,
                            show_progress=False)
         records: list[dict] = []
         try:
-            yield words("eval.started", total=len(items)), gr.skip(), records
+            yield words("eval.started", total=len(items)), gr.skip(), records, ""
             for item in items:
                 record = answer(engine, item, config)
                 if record is None:  # stopped: the answer in flight is dropped, the others stay
                     break
                 records.append({**record, "image": item.images[0] if item.images else None})  # for the trace
                 table = gr.Dataframe(table_rows(records), headers=[words(key) for key in HEADER_KEYS], visible=True)
-                yield progress_line(records, len(items), words), table, records
+                yield (progress_line(records, len(items), words), table, records,
+                       comparison_line(previous, records, words))
         finally:
             self.serving.runs.end(session, stop)
 
@@ -113,6 +119,21 @@ def progress_line(records: list[dict], total: int, words: Words) -> str:
     right = sum(bool(record["scores"][rule]["right"]) for record in records)
     return words("eval.progress", done=len(records), total=total, right=right,
                  accuracy=f"{100 * right / len(records):.1f}", rule=rule)
+
+
+def comparison_line(previous: list[dict], current: list[dict], words: Words) -> str:
+    """This run against the last one, on the items both answered; "" when they share none."""
+    before = {record["id"]: record for record in previous or []}
+    pairs = [(before[r["id"]], r) for r in current if r["id"] in before]
+    if not pairs:
+        return ""
+    verdict = lambda record: bool(record["scores"][record["rule"]]["right"])  # noqa: E731
+    then, now = (sum(verdict(pair[side]) for pair in pairs) for side in (0, 1))
+    old, new = pairs[0][0]["settings"], pairs[0][1]["settings"]
+    changes = ", ".join(f"{name} {old.get(name)} → {new[name]}" for name in new if old.get(name) != new[name])
+    return words("eval.compare", n=len(pairs), then=f"{100 * then / len(pairs):.1f}",
+                 now=f"{100 * now / len(pairs):.1f}", changed=sum(verdict(a) != verdict(b) for a, b in pairs),
+                 settings=changes or words("eval.same_settings"))
 
 
 def table_rows(records: list[dict]) -> list[list]:

@@ -302,4 +302,7 @@ EN_TEXTS: dict[str, str] = {
     "eval.progress": "{done} of {total} done · accuracy {accuracy} % ({right} right, {rule} rule)",
     "eval.too_many": "Items must be between 1 and {max}.",
     "eval.thinking_title": "Thinking · {tokens} tokens",
+    "eval.compare": ("Against the last run, on the {n} items both answered: {then} % then, {now} % now; "
+                     "{changed} verdicts changed ({settings})."),
+    "eval.same_settings": "same settings",
 }

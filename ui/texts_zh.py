@@ -281,4 +281,6 @@ ZH_TEXTS: dict[str, str] = {
     "eval.progress": "已完成 {done}/{total} · 正确率 {accuracy}%（答对 {right} 题，{rule} 规则）",
     "eval.too_many": "题数须在 1 到 {max} 之间。",
     "eval.thinking_title": "思考 · {tokens} 个词元",
+    "eval.compare": "与上一次相比（双方都答过的 {n} 道题）：上次 {then}%，这次 {now}%；{changed} 题的对错变了（{settings}）。",
+    "eval.same_settings": "设置相同",
 }
