@@ -26,6 +26,7 @@ from model import events as bounds
 from model.events import GenerationOptions
 from ui.examples import load_examples
 from ui.compare import compare_view
+from ui.evaluate_view import evaluate_view, wire_evaluate
 from ui.http_app import HttpApp
 from ui.i18n import EN, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
 from ui.controls import CONTROL_NAMES
@@ -99,6 +100,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                         sweep = _sweep_view(info)
                     with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab") as compare_tab:  # B: compare_engine
                         compare_view(handlers, info, compare_engine)
+                    with gr.Tab(LABEL("tab.evaluate"), elem_id="evaluate-tab") as evaluate_tab:
+                        evaluation = evaluate_view()
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
@@ -109,7 +112,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         answered = _wire(handlers, chat, controls, exports, records, header["status"], header["timer"], buttons)
         history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
         _wire_views(handlers, chat, sweep, controls, buttons, records)
-        _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab))
+        wire_evaluate(handlers, evaluation, controls)
+        _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, header, records, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)

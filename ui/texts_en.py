@@ -301,4 +301,25 @@ EN_TEXTS: dict[str, str] = {
                          "{days} days) or was deleted."),
     "replay.off": "### Shared answer not found\nShare links are turned off on this server.",
     "replay.no_limit": "no limit",
+    # the Evaluate tab (ui/evaluate_view.py)
+    "tab.evaluate": "Evaluate",
+    "eval.intro": ("Answer a small set under the settings on the right, each answer scored as it comes: the "
+                   "built-in puzzles, or your own JSON Lines file (question, answer, optional choices, the "
+                   "image embedded as base64 bytes). Click a row to open its trace."),
+    "eval.file": "Question file (leave empty for the built-in puzzles)",
+    "eval.items": "Items",
+    "eval.run": "Run evaluation",
+    "eval.trace": "Item trace",
+    "eval.col.id": "Item",
+    "eval.col.subject": "Subject",
+    "eval.col.gold": "Gold",
+    "eval.col.answer": "Answer",
+    "eval.col.right": "Right",
+    "eval.started": "Answering {total} items…",
+    "eval.progress": "{done} of {total} done · accuracy {accuracy} % ({right} right, {rule} rule)",
+    "eval.too_many": "Items must be between 1 and {max}.",
+    "eval.thinking_title": "Thinking · {tokens} tokens",
+    "eval.compare": ("Against the last run, on the {n} items both answered: {then} % then, {now} % now; "
+                     "{changed} verdicts changed ({settings})."),
+    "eval.same_settings": "same settings",
 }

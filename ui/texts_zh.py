@@ -275,4 +275,23 @@ ZH_TEXTS: dict[str, str] = {
     "replay.not_found": "### 找不到分享的回答\n此链接有误、已过期（分享的回答保留 {days} 天）或已被删除。",
     "replay.off": "### 找不到分享的回答\n此服务器已关闭分享链接。",
     "replay.no_limit": "不限",
+    # the Evaluate tab (ui/evaluate_view.py)
+    "tab.evaluate": "评测",
+    "eval.intro": ("用右侧的当前设置回答一个小题集，每题答完即评分：内置谜题，或你自己的 JSON Lines 文件"
+                   "（question、answer，可选 choices，图片以 base64 字节内嵌）。点击一行查看该题的过程。"),
+    "eval.file": "题目文件（留空则用内置谜题）",
+    "eval.items": "题数",
+    "eval.run": "开始评测",
+    "eval.trace": "单题过程",
+    "eval.col.id": "题目",
+    "eval.col.subject": "类别",
+    "eval.col.gold": "标准答案",
+    "eval.col.answer": "回答",
+    "eval.col.right": "正确",
+    "eval.started": "正在回答 {total} 道题…",
+    "eval.progress": "已完成 {done}/{total} · 正确率 {accuracy}%（答对 {right} 题，{rule} 规则）",
+    "eval.too_many": "题数须在 1 到 {max} 之间。",
+    "eval.thinking_title": "思考 · {tokens} 个词元",
+    "eval.compare": "与上一次相比（双方都答过的 {n} 道题）：上次 {then}%，这次 {now}%；{changed} 题的对错变了（{settings}）。",
+    "eval.same_settings": "设置相同",
 }
