@@ -98,6 +98,8 @@ class ModelSlot:
         except Exception as error:  # noqa: BLE001 - shown in the status line, the page keeps serving
             log.exception("loading the model failed")
             self.error = str(error)
+            # The last step reached is no longer under way: /readyz and the page say the load failed.
+            self.progress = Status(f"The model could not be loaded: {error}", "load.failed", {"error": self.error})
         finally:
             self._settled.set()
 
