@@ -347,9 +347,9 @@ SETTING_ROWS = [
         refused=("Temperature", f"between {TEMPERATURE_MIN} and {TEMPERATURE_MAX}")),
     Row("temperature nan", changes={"temperature": "nan"}, refused=("Temperature", "finite")),
     Row("temperature inf", changes={"temperature": "inf"}, refused=("Temperature", "finite")),
-    Row("top_p abc", changes={"top_p": "abc"}, refused=("Top p", "must be a number", "'abc'")),
-    Row("top_p None", changes={"top_p": None}, refused=("Top p", "must be a number")),
-    Row("seed x", changes={"seed": "x"}, refused=("Seed", "must be a number", "'x'")),
+    Row("top_p abc", changes={"top_p": "abc"}, refused=("Top p", "must be a number", 'got "abc"')),
+    Row("top_p None", changes={"top_p": None}),  # null means the served default, as a value left out does
+    Row("seed x", changes={"seed": "x"}, refused=("Seed", "must be a number", 'got "x"')),
     Row("seed 2**40", changes={"seed": 2**40}, refused=("Seed", f"between 0 and {SEED_MAX}")),
     Row("seed true", changes={"seed": True}, refused=("Seed", "must be a number")),
     Row("max_new_tokens 0", changes={"max_new_tokens": 0}, refused=("Answer budget", "between 16")),
