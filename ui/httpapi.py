@@ -144,6 +144,7 @@ def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> 
     if named:
         problem, payload = _named_on_positional(payload, endpoint, words)
         if problem:
+            refused(endpoint.api_name, "arguments")
             return problem, None
     keyword = kind == "keyword"
     problem, why = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words), "arguments"
