@@ -2,14 +2,14 @@
 
 Each run starts a fresh process and times, from the moment it is started:
 - bare Gradio: a one-Markdown `gr.Blocks` launched as a script, until `GET /` answers 200;
-- `python app.py --model tiny` (the bundled model; on a machine without a GPU it is also the default): until `GET /` answers 200, and
-  until a plain HTTP `/reason` call sent right after (one uploaded example image, the served
-  defaults) has streamed its final answer; the call waits for the model to load, as a first
-  visitor's would.
+- `python app.py --model tiny` (the bundled model; without a GPU also the default): until `GET /`
+  answers 200, and until a plain HTTP `/reason` call sent right after (one uploaded example
+  image, the served defaults) has streamed its final answer; the call waits for the model to
+  load, as a first visitor's would.
 Runs alternate between the two, so a busy moment on the machine hits both. The table gives the
 median and the range of `--runs` runs and the ratio of the medians.
 
-Run: python bench/bench_start.py [--runs 3]. Always exits 0.
+Run: python bench/bench_start.py [--runs 3].
 """
 from __future__ import annotations
 

@@ -270,6 +270,6 @@ class Done:
 Event = Union[Status, Prepared, ThinkingDelta, AnswerDelta, BudgetReached, Stats, Error, Done]
 
 __all__ = [
-    "AnswerDelta", "BudgetReached", "Done", "Error", "Event", "FinishReason", "GenerationOptions",
-    "NO_LIMIT", "Prepared", "describe", "Request", "Stats", "Status", "ThinkingDelta", "Turn", "UserFacingError", "replace",
+    "AnswerDelta", "BudgetReached", "Done", "Error", "Event", "FinishReason", "GenerationOptions", "describe",
+    "NO_LIMIT", "Prepared", "Request", "Stats", "Status", "ThinkingDelta", "Turn", "UserFacingError", "replace",
 ]

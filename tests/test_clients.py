@@ -190,7 +190,8 @@ def cases(url: str, bad_file) -> dict:
         "history image never uploaded": (
             each({"history": [{**earlier, "images": [{"path": outside}]}]})
             | {"mcp": {"history": [{**earlier, "images": [outside]}]}},
-            {name: f"{EN('api.history_image', number=1, image=1)}: {text}" for name, text in with_advice(never).items()}),
+            {name: f"{EN('api.history_image', number=1, image=1)}: {text}"
+             for name, text in with_advice(never).items()}),
         "question a number": (each({"question": 5}), EN("api.question_type", got="5")),
         "question a list": (each({"question": ["How many?"]}), EN("api.question_type", got="a list of 1 item")),
         "min_thinking above the budget": (each({"thinking_budget": 8, "min_thinking": 100}),

@@ -150,7 +150,8 @@ def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> 
     problem, why = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words), "arguments"
     never = next((path for path in _file_paths(payload) if not readable(Path(path))), None) if kind != "join" else None
     if not problem and never is not None:
-        problem, why = f"{words('error.not_uploaded', name=Path(never).name[:80])} {words('advice.http')}", "not_uploaded"
+        message = words("error.not_uploaded", name=Path(never).name[:80])
+        problem, why = f"{message} {words('advice.http')}", "not_uploaded"
     if not problem and kind != "join":  # queue clients hear of bad values in the event stream, from /reason
         values = payload if keyword else dict(zip(endpoint.names, payload.get("data") or []))
         refusal = values_refusal(values, endpoint.defaults, words)

@@ -6,8 +6,8 @@ slot, the sessions' running answers and languages, the rate limit, the request l
   "ready" or "failed"; `wait(timeout)` blocks until loading has ended (or the timeout passed).
 - `Serving(slot, policy)`: `admit(...)` lets a run start (or warns why not), `rate_refusal(...)`
   words a refusal over the per-address limit, `log_run(...)` writes the one request-log line of a
-  run (`log_refusal(...)` that of a call refused before it ran), with what was known when it ended (tiles and prompt tokens from `Prepared`, tokens so far)
-  even when it was cancelled before its `Stats`.
+  run, with what was known when it ended (tiles and prompt tokens from `Prepared`, tokens so far)
+  even when it was cancelled before its `Stats`; `log_refusal(...)` that of a call refused before it ran.
 - `safe_frames(events, live, max_per_s)`: throttled frames; an unexpected failure becomes a short Error.
 Nothing here imports torch or transformers; `ui.handlers` and `ui.views` both build on this module.
 """
