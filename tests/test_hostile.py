@@ -319,8 +319,9 @@ def test_hostile_file_via_reason(app, hostile_files, tiny_engine, row):
 
 CONTROL_CHARACTERS = "How\x00 many\x01\x07 red\x1b[31m shapes\u200b\ufeff are\u202e there?\r\n\t\x7f"
 QUESTION_ROWS = [
-    Row("empty question", changes={"question": ""}, refused=("Please type a question",)),
-    Row("blank question", changes={"question": " \n\t "}, refused=("Please type a question",)),
+    # API callers are told in their own terms (the page's "Please type a question" is for people)
+    Row("empty question", changes={"question": ""}, refused=("question is empty: send the question as text",)),
+    Row("blank question", changes={"question": " \n\t "}, refused=("question is empty: send the question as text",)),
     Row("200,000 characters", changes={"question": "a" * 200_000},
         refused=("200,000 characters", f"the limit is {DEFAULT_MAX_QUESTION_CHARS:,}")),
     Row("too many tokens", changes={"question": "abc def " * (DEFAULT_MAX_QUESTION_CHARS // 9)},
