@@ -11,10 +11,13 @@ tiny model on a machine without a GPU, which the log and the page's banner say.
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import os
+import re
+import threading
 from pathlib import PurePosixPath
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from model import registry
 from model.events import Status, UserFacingError
@@ -33,25 +36,33 @@ def _env(name: str, default):
     return os.environ.get(f"R1V_{name}", default)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """Refuses a bad flag or R1V_* value in one line naming it (argparse's usage block would hide it)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Skywork R1V visual reasoning demo (Gradio).")
+    # String defaults (from R1V_* variables) go through each flag's `type`, so a bad value is refused by name.
+    parser = OneLineParser(prog="app.py", description="Skywork R1V visual reasoning demo (Gradio).")
     parser.add_argument("--model", default=_env("MODEL", None),
                         help="registry name, Hub id or local folder (default: chosen from the GPUs present)")
     parser.add_argument("--host", default=_env("HOST", os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1")),
                         help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int, default=int(_env("PORT", 7860)))
+    parser.add_argument("--port", type=int, default=_env("PORT", 7860))
     parser.add_argument("--share", action="store_true", default=_env("SHARE", "") not in ("", "0", "false"),
                         help="also serve through a temporary public Gradio link")
-    parser.add_argument("--max-concurrency", type=int, default=int(_env("MAX_CONCURRENCY", 4)),
+    parser.add_argument("--max-concurrency", type=int, default=_env("MAX_CONCURRENCY", 4),
                         help="requests handled at once by the queue (the engine answers one at a time)")
     parser.add_argument("--max-file-size", default=_env("MAX_FILE_SIZE", None),
                         help='largest upload, e.g. "20mb" (default: R1V_MAX_FILE_MB, 20 MB)')
-    parser.add_argument("--max-seconds", type=float, default=float(_env("MAX_SECONDS", 600)),
+    parser.add_argument("--max-seconds", type=float, default=_env("MAX_SECONDS", 600),
                         help="wall-clock limit of one answer, and of an API call's wait for the model to load "
                              "(seconds)")
     parser.add_argument("--quantization", choices=["", "4bit", "8bit"], default=_env("QUANTIZATION", ""),
                         help="load a bf16 checkpoint in 4 or 8 bits through bitsandbytes (CUDA only)")
-    parser.add_argument("--max-queue", type=int, default=int(_env("MAX_QUEUE", 64)),
+    parser.add_argument("--max-queue", type=int, default=_env("MAX_QUEUE", 64),
                         help="people who may wait in line; beyond it new requests are turned away")
     parser.add_argument("--backend", choices=("local", "openai"),
                         default=_env("BACKEND", "openai" if os.environ.get("R1V_ENDPOINT") else "local"),
@@ -61,9 +72,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="that server's URL, e.g. http://127.0.0.1:8000/v1 (its key: env R1V_API_KEY only)")
     parser.add_argument("--budget-mode", choices=("auto", "server", "client"), default=_env("BUDGET_MODE", "auto"),
                         help="with --backend openai: who enforces the thinking budget")
-    parser.add_argument("--timeout", type=float, default=float(_env("TIMEOUT", 60)),
+    parser.add_argument("--timeout", type=float, default=_env("TIMEOUT", 60),
                         help="with --backend openai: seconds to wait for the server")
-    parser.add_argument("--rate-limit", type=int, default=int(_env("RATE_LIMIT", 10 if on_spaces() else 0)),
+    parser.add_argument("--rate-limit", type=int, default=_env("RATE_LIMIT", 10 if on_spaces() else 0),
                         help="questions per minute from one address, 0 = no limit (default: 10 on Spaces, else 0)")
     parser.add_argument("--log-questions", action="store_true", default=_env("LOG_QUESTIONS", "") not in ("", "0"),
                         help="put question text into the request log (debugging only)")
@@ -83,28 +94,56 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         default=_env("SHARE_LINKS", "1").lower() in ("0", "false", "no", "off"),
                         help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
     args = parser.parse_args(argv)
+    _check(parser, args)
+    return args
+
+
+# Flags that must be at least this much (a zero concurrency or queue would serve no one).
+_AT_LEAST = {"port": 0, "max_concurrency": 1, "max_queue": 1, "max_seconds": 1, "timeout": 1}
+
+
+def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Refuse, in one line naming it, a flag that would fail later (at load, or at every request)."""
+    for name, low in _AT_LEAST.items():
+        if getattr(args, name) < low:
+            parser.error(f"--{name.replace('_', '-')} must be at least {low}; got {getattr(args, name):g}")
+    if args.port > 65535:
+        parser.error(f"--port must be at most 65535; got {args.port}")
     try:  # a bad R1V_MAX_* value stops the start with its name, not every request later
         limits = Limits.from_env()
     except (ValueError, UserFacingError) as error:
         parser.error(str(error))
     args.max_file_size = args.max_file_size or f"{limits.max_file_mb}mb"
-    if args.backend == "openai":
-        if not args.endpoint:
-            parser.error("--backend openai needs --endpoint URL (or R1V_ENDPOINT)")
-        from model.remote import normalise_endpoint
-
+    try:
+        _file_size_bytes(args.max_file_size)
+    except ValueError:
+        parser.error(f'--max-file-size must be a size such as "20mb" or "500kb"; got {args.max_file_size!r}')
+    if args.backend == "local" and args.model:
         try:
-            normalise_endpoint(args.endpoint)
+            registry.resolve(args.model)
         except ValueError as error:
             parser.error(str(error))
-    if args.compare_endpoint:
-        from model.remote import normalise_endpoint
+    for flag, endpoint in (("--endpoint", args.endpoint), ("--compare-endpoint", args.compare_endpoint)):
+        if flag == "--endpoint" and args.backend == "openai" and not endpoint:
+            parser.error("--backend openai needs --endpoint URL (or R1V_ENDPOINT)")
+        if endpoint and (flag == "--compare-endpoint" or args.backend == "openai"):
+            from model.remote import normalise_endpoint
 
-        try:
-            normalise_endpoint(args.compare_endpoint)
-        except ValueError as error:
-            parser.error(f"--compare-endpoint: {error}")
-    return args
+            try:
+                normalise_endpoint(endpoint)
+            except ValueError as error:
+                parser.error(f"{flag}: {error}" if flag == "--compare-endpoint" else str(error))
+
+
+def _file_size_bytes(size: str) -> int:
+    """What Gradio makes of --max-file-size ("20mb", "500 KB"); ValueError for what it cannot read."""
+    from gradio.utils import FileSize
+
+    found = re.fullmatch(r"(\d+)\s*([a-z]+)", size.strip().lower())
+    multiple = getattr(FileSize, found.group(2).upper(), None) if found else None
+    if not isinstance(multiple, int):
+        raise ValueError(size)
+    return int(found.group(1)) * multiple
 
 
 def compare_engine(args: argparse.Namespace):
@@ -127,7 +166,13 @@ def serving_policy(args: argparse.Namespace) -> ServingPolicy:
                          log_questions=args.log_questions, load_wait_s=args.max_seconds)
 
 
+# Device files a CUDA or ROCm GPU shows (Linux, WSL); without one, torch would find no GPU either.
+GPU_DEVICE_FILES = ("/dev/nvidia[0-9]*", "/dev/kfd", "/dev/dxg")
+
+
 def gpu_memory_gb() -> list[float]:
+    if not any(glob.glob(pattern) for pattern in GPU_DEVICE_FILES):
+        return []  # no torch import (about a second) just to learn there is no GPU: the page comes first
     import torch
 
     if not torch.cuda.is_available():
@@ -226,6 +271,20 @@ def local_setup(args: argparse.Namespace) -> tuple[Callable, ModelInfo]:
                                                  False if args.no_compile else None), info
 
 
+def after(started: threading.Event, engine: Any) -> Any:
+    """A loader factory that begins once `started` is set (the server is up), or `engine` as it is.
+    Importing torch and transformers beside Gradio's own start would slow the page for everyone;
+    the page and every call wait for the model as they do while it loads."""
+    if not callable(engine) or hasattr(engine, "stream"):
+        return engine
+
+    def load_once_serving(progress: Callable):
+        started.wait()
+        return engine(progress)
+
+    return load_once_serving
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -237,11 +296,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         engine, info = remote_engine_factory(args), remote_info(args)
     else:
         engine, info = local_setup(args)
-    demo = build_app(engine, info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
+    serving = threading.Event()
+    demo = build_app(after(serving, engine), info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args), compare_engine=compare_engine(args),
                      history=HistoryOptions.from_env(share_links=not args.no_share_links))
     serve(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
-          mcp=args.mcp)
+          mcp=args.mcp, prevent_thread_lock=True)
+    serving.set()
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -50,7 +50,7 @@ class Page:
 def check_pdf_size(size: int, name: str, max_mb: int) -> None:
     """Refuse a PDF of more than `max_mb` megabytes (2**20 bytes, as Gradio counts them)."""
     if size > max_mb * 2**20:
-        raise ImageError(f"{name} is a {size / 2**20:.1f} MB PDF; the limit is {max_mb} MB per PDF.",
+        raise ImageError(f"{name} is a {size / 2**20:.1f} MiB PDF; the limit is {max_mb} MiB per PDF.",
                          "limit.pdf_size", name=name, size=f"{size / 2**20:.1f}", limit=max_mb)
 
 

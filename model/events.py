@@ -13,6 +13,7 @@ Nothing here imports torch or Gradio, so every layer can depend on it.
 """
 from __future__ import annotations
 
+import json
 import math
 import threading
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -129,6 +130,28 @@ def _label(name: str) -> str:
     return name.replace("_", " ").capitalize()
 
 
+SHOWN_CHARS = 40  # of a bad text value repeated in a message
+
+
+def describe(value: Any) -> str:
+    """A value as a client sent it, for a message: in JSON's words (null, a list of 2 items), text
+    quoted and cut at SHOWN_CHARS characters; never a Python repr, never a lone surrogate."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        quoted = json.dumps(value[:SHOWN_CHARS], ensure_ascii=False)
+        quoted = quoted.encode("utf-8", "backslashreplace").decode("utf-8")
+        return quoted if len(value) <= SHOWN_CHARS else f"{quoted[:-1]}…\" ({len(value):,} characters)"
+    if isinstance(value, (list, tuple)):
+        return f"a list of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, dict):
+        keys = ", ".join(str(key)[:SHOWN_CHARS] for key in list(value)[:6])
+        return f"an object with the keys {keys}" if keys else "an empty object"
+    return type(value).__name__
+
+
 def _coerce(name: str, value: Any, type_name: Any) -> int | float:
     wants_int = type_name in (int, "int")
     try:
@@ -136,11 +159,11 @@ def _coerce(name: str, value: Any, type_name: Any) -> int | float:
             raise TypeError
         number = float(value)
     except (TypeError, ValueError):
-        raise UserFacingError(f"{_label(name)} must be a number; got {value!r}.", key="option.not_number",
-                              setting=name, value=repr(value)) from None
+        raise UserFacingError(f"{_label(name)} must be a number; got {describe(value)}.", key="option.not_number",
+                              setting=name, value=describe(value)) from None
     if not math.isfinite(number):
-        raise UserFacingError(f"{_label(name)} must be a finite number; got {value!r}.", key="option.not_finite",
-                              setting=name, value=repr(value))
+        raise UserFacingError(f"{_label(name)} must be a finite number; got {describe(value)}.",
+                              key="option.not_finite", setting=name, value=describe(value))
     if wants_int:
         if number != int(number):
             raise UserFacingError(f"{_label(name)} must be a whole number; got {value!r}.", key="option.not_whole",
@@ -247,6 +270,6 @@ class Done:
 Event = Union[Status, Prepared, ThinkingDelta, AnswerDelta, BudgetReached, Stats, Error, Done]
 
 __all__ = [
-    "AnswerDelta", "BudgetReached", "Done", "Error", "Event", "FinishReason", "GenerationOptions",
+    "AnswerDelta", "BudgetReached", "Done", "Error", "Event", "FinishReason", "GenerationOptions", "describe",
     "NO_LIMIT", "Prepared", "Request", "Stats", "Status", "ThinkingDelta", "Turn", "UserFacingError", "replace",
 ]

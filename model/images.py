@@ -30,15 +30,18 @@ import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pillow_heif
-import torch
 from PIL import Image, ImageOps
 
 from model.events import UserFacingError
 
 from model.limits import DEFAULT_MAX_PIXELS  # 40 MP, the same setting as Limits.max_pixels
+
+if TYPE_CHECKING:  # torch is imported where tiles are made: the page (validation, grids) never needs it
+    import torch
 
 # Larger sides are nearly always a mistake or a strip that a grid of at most max_tiles tiles
 # would squash beyond legibility; 16384 is also the largest side WebP can store.
@@ -272,6 +275,8 @@ def _check_tiling_args(tile_size: int, max_tiles: int, min_tiles: int) -> None:
 # only reports counts, so the difference cannot be caught from outside. Below is the official path.
 def _tiles_uint8(img: Image.Image, tile: int, cols: int, rows: int, use_thumbnail: bool) -> torch.Tensor:
     """[cols*rows (+1), 3, tile, tile] uint8: the grid tiles row-major, then the thumbnail."""
+    import torch
+
     resized = np.array(img.resize((tile * cols, tile * rows), Image.Resampling.BICUBIC))
     grid = torch.from_numpy(resized).view(rows, tile, cols, tile, 3)
     tiles = grid.permute(0, 2, 4, 1, 3).reshape(rows * cols, 3, tile, tile)
@@ -283,6 +288,8 @@ def _tiles_uint8(img: Image.Image, tile: int, cols: int, rows: int, use_thumbnai
 
 def _normalise(tiles: torch.Tensor) -> torch.Tensor:
     # The same float32 operations, in the same order, as ToTensor then Normalize.
+    import torch
+
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (tiles.to(torch.float32).div(255) - mean) / std
@@ -291,6 +298,8 @@ def _normalise(tiles: torch.Tensor) -> torch.Tensor:
 def tile_images(images: list[Image.Image], tile_size: int, max_tiles: int, use_thumbnail: bool = True,
                 min_tiles: int = 1) -> TiledImages:
     """Tile each image (converted to RGB if it is not) and concatenate the tiles in image order."""
+    import torch
+
     _check_tiling_args(tile_size, max_tiles, min_tiles)
     pieces = []
     for img in images:

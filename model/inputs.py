@@ -111,7 +111,7 @@ def check_file_size(source: ImageSource, name: str, limits: Limits) -> None:
         except OSError:
             return
     if size > limits.max_file_mb * MEGABYTE:
-        raise UserFacingError(f"{name} is {size / MEGABYTE:.1f} MB; the limit is {limits.max_file_mb} MB per file.",
+        raise UserFacingError(f"{name} is {size / MEGABYTE:.1f} MiB; the limit is {limits.max_file_mb} MiB per file.",
                               "limit.file_size", name=name, size=f"{size / MEGABYTE:.1f}", limit=limits.max_file_mb)
 
 

@@ -114,7 +114,9 @@ def http_reason(url: str, data: Any) -> dict:
     """POST the call, read its event stream: {"status": HTTP status of the POST, "events": [(event,
     data)], "final": the last data (the final dict, or the error object)}."""
     base = f"{url.rstrip('/')}/gradio_api/call/reason"
-    posted = httpx.post(base, json={"data": data}, timeout=60)
+    # JSON as json.dumps writes it (non-ASCII as \u escapes), so a lone surrogate can be sent as curl would
+    posted = httpx.post(base, content=json.dumps({"data": data}), headers={"content-type": "application/json"},
+                        timeout=60)
     if posted.status_code != 200:
         return {"status": posted.status_code, "events": [], "final": posted.json()}
     events, name = [], None

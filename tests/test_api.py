@@ -130,9 +130,10 @@ def test_a_multi_turn_reason_call_sees_the_earlier_turn_as_the_page_does(tiny_en
 
 
 @pytest.mark.parametrize("history, words", [
-    ("not a list", "history must be a list of earlier turns; got str"),
+    ("not a list", 'history must be a list of earlier turns; got "not a list".'),
     ([["only a question"]], "history item 1 must be a [question, answer] pair"),
     ([{"question": "q"}], "history item 1 must be a [question, answer] pair"),
+    ([{"question": "q", "answer": None}], 'got an object with the keys question, answer.'),  # no Python repr
 ])
 def test_a_malformed_history_is_named(served, history, words):
     _, url = served

@@ -121,70 +121,137 @@ def test_http_filedata_without_a_path_gets_the_apps_message(url, item):
 
 
 # ---- every client, the same answers and messages ------------------------------------------
+# Each client sends the named values of a call its own users' way: gradio_client by keyword, the
+# JavaScript client as an object (a local file is uploaded), plain HTTP as every value in order
+# (`positional`), MCP as tool arguments; values left out are the tests' small greedy SETTINGS.
 
-def by_python(url: str, item, **settings) -> dict:
+def by_python(url: str, values: dict) -> dict:
     try:
-        return Client(url, verbose=False).predict(images=[item], question=QUESTION, **{**SETTINGS, **settings},
+        return Client(url, verbose=False).predict(**{"images": [], "question": QUESTION, **SETTINGS, **values},
                                                    api_name="/reason")
     except AppError as error:
         return {"error": str(error)}
 
 
-def by_js(url: str, item, **settings) -> dict:
-    lines = js(url, "error", item, settings=settings)["lines"]
+def by_js(url: str, values: dict) -> dict:
+    values = dict(values)
+    images = values.pop("images", [])
+    single = len(images) == 1 and not isinstance(images[0], list)
+    image = images[0] if single else {}
+    lines = js(url, "error", image, settings=values if single else {**values, "images": images})["lines"]
     return next((line for line in lines if "error" in line), None) or js_data({"lines": lines})[-1]
 
 
-def by_http(url: str, item, **settings) -> dict:
-    final = http_reason(url, positional(url, images=[item], question=QUESTION, **{**SETTINGS, **settings}))["final"]
+def by_http(url: str, values: dict) -> dict:
+    final = http_reason(url, positional(url, **{"images": [], "question": QUESTION, **SETTINGS, **values}))["final"]
     return {"error": final["error"]} if "error" in final else final
 
 
-def by_mcp(url: str, item, **settings) -> dict:
-    result = mcp_reason(url, {"images": [item], "question": QUESTION, **{**SETTINGS, **settings}})
+def by_mcp(url: str, values: dict) -> dict:
+    result = mcp_reason(url, {"images": [], "question": QUESTION, **SETTINGS, **values})
     return {"error": result["text"]} if result["error"] else result["structured"]
 
 
+CLIENTS = {"python": by_python, "js": by_js, "http": by_http, "mcp": by_mcp}
+
+
+def each(value) -> dict:
+    """The same value sent by every client."""
+    return dict.fromkeys(CLIENTS, value)
+
+
+def with_advice(message: str) -> dict:
+    """`message` followed by how each client sends its files."""
+    return {name: f"{message} {EN(f'advice.{name}')}" for name in CLIENTS}
+
+
 def cases(url: str, bad_file) -> dict:
-    """Per case: what each client sends (its users' way of sending it) and the message expected."""
+    """Per case: what each client sends (named values, its users' way) and the message expected
+    (one for every client, or one per client)."""
     upload, loop, outside = http_upload(url, bad_file), f"{url}gradio_api/info", str(ROOT / "README.md")
-    broken = "data:image/png;base64,@@"
+    broken, unreachable = "data:image/png;base64,@@", "https://nonexistent.invalid/cat.png"
+    never = EN("error.not_uploaded", name="README.md")
+    earlier = {"question": "q", "answer": "a"}
     return {
         # named file.png: a data: URL is saved under that name, so all four messages can be compared
-        "not an image": ({"python": handle_file(str(bad_file)), "js": bad_file, "http": upload,
-                          "mcp": data_url(bad_file)}, EN("image.unreadable", name="file.png", formats=_formats())),
-        "broken data: URL": ({"python": {"path": broken}, "js": {"path": broken}, "http": {"path": broken},
-                              "mcp": broken}, EN("error.data_url_invalid")),
-        "loopback URL": ({"python": handle_file(loop), "js": loop, "http": {"path": loop}, "mcp": loop},
+        "not an image": ({"python": {"images": [handle_file(str(bad_file))]}, "js": {"images": [bad_file]},
+                          "http": {"images": [upload]}, "mcp": {"images": [data_url(bad_file)]}},
+                         EN("image.unreadable", name="file.png", formats=_formats())),
+        "broken data: URL": (each({"images": [{"path": broken}]}) | {"mcp": {"images": [broken]}},
+                             EN("error.data_url_invalid")),
+        "loopback URL": ({"python": {"images": [handle_file(loop)]}, "js": {"images": [loop]},
+                          "http": {"images": [{"path": loop}]}, "mcp": {"images": [loop]}},
                          EN("error.url_private", url=loop)),
-        "never uploaded": ({"python": {"path": outside}, "js": {"path": outside, "meta": {"_type": "gradio.FileData"}},
-                            "http": {"path": outside}, "mcp": outside}, EN("error.not_uploaded", name="README.md")),
+        "unreachable URL": (each({"images": [{"path": unreachable}]}) | {"mcp": {"images": [unreachable]}},
+                            EN("error.url_unreachable", url=unreachable)),
+        "never uploaded": (each({"images": [{"path": outside}]})
+                           | {"js": {"images": [{"path": outside, "meta": {"_type": "gradio.FileData"}}]},
+                              "mcp": {"images": [outside]}}, with_advice(never)),
+        "history image never uploaded": (
+            each({"history": [{**earlier, "images": [{"path": outside}]}]})
+            | {"mcp": {"history": [{**earlier, "images": [outside]}]}},
+            {name: f"{EN('api.history_image', number=1, image=1)}: {text}"
+             for name, text in with_advice(never).items()}),
+        "question a number": (each({"question": 5}), EN("api.question_type", got="5")),
+        "question a list": (each({"question": ["How many?"]}), EN("api.question_type", got="a list of 1 item")),
+        "min_thinking above the budget": (each({"thinking_budget": 8, "min_thinking": 100}),
+                                          EN("api.min_thinking_above_budget", min_thinking=100, budget=8)),
+        "a long bad value": (each({"thinking_budget": "x" * 100_000}),
+                             f'Thinking budget must be a number; got "{"x" * 40}…" (100,000 characters).'),
+        "too many earlier turns": (each({"history": [["q", "a"]] * 21}), EN("limit.turns.api", count=21, limit=20)),
     }
-
-
-CLIENTS = {"python": by_python, "js": by_js, "http": by_http, "mcp": by_mcp}
 
 
 @needs_node
 def test_every_client_gets_the_same_messages_for_the_same_bad_inputs(url, tmp_path):
     bad_file = tmp_path / "file.png"
     bad_file.write_text("not an image")
-    got = {case: {name: CLIENTS[name](url, item)["error"] for name, item in items.items()}
-           for case, (items, _) in cases(url, bad_file).items()}
-    expected = {case: dict.fromkeys(CLIENTS, message) for case, (_, message) in cases(url, bad_file).items()}
+    table = cases(url, bad_file)
+    got = {case: {name: CLIENTS[name](url, values).get("error") for name, values in sent.items()}
+           for case, (sent, _) in table.items()}
+    expected = {case: message if isinstance(message, dict) else each(message) for case, (_, message) in table.items()}
     assert got == expected
+
+
+@needs_node
+def test_a_lone_surrogate_in_the_question_is_named_by_every_client_that_can_send_it(url):
+    """gradio_client and the MCP SDK's client cannot encode one (they raise before sending); the
+    JavaScript client and curl-style JSON send it as \\ud800."""
+    message = EN("api.question_invalid", position=4)
+    got = {name: CLIENTS[name](url, {"question": "How\ud800 many?"}).get("error") for name in ("js", "http")}
+    assert got == {"js": message, "http": message}
+
+
+@needs_node
+def test_null_settings_take_the_served_defaults_on_every_client(url):
+    nulls = {name: None for name in ("thinking_budget", "max_new_tokens", "temperature", "top_p", "seed", "top_k",
+                                     "repetition_penalty", "max_tiles", "min_thinking", "history")}
+    items = {"python": handle_file(str(EXAMPLE)), "js": EXAMPLE, "http": http_upload(url, EXAMPLE),
+             "mcp": data_url(EXAMPLE)}
+    finals = {name: CLIENTS[name](url, {"images": [item], **nulls}) for name, item in items.items()}
+    assert all("error" not in final for final in finals.values()), finals
+    assert {name: final["stats"]["image_tiles"] for name, final in finals.items()} == each([5])  # max_tiles 4
+
+
+@needs_node
+def test_the_js_clients_positional_call_with_two_values_answers(url):
+    """@gradio/client pads a positional call to every input with null; nulls take the served defaults."""
+    result = js(url, "positional", EXAMPLE)
+    assert result["returncode"] == 0, result["stderr"]
+    final = js_data(result)[-1]
+    assert "error" not in str(result["lines"]) and final["answer"] and final["stats"]["image_tiles"] == [5]
 
 
 @needs_node
 def test_every_client_gets_the_same_final_dict_and_the_same_range_message(url):
     items = {"python": handle_file(str(EXAMPLE)), "js": EXAMPLE, "http": http_upload(url, EXAMPLE),
              "mcp": data_url(EXAMPLE)}
-    finals = {name: CLIENTS[name](url, item) for name, item in items.items()}
+    finals = {name: CLIENTS[name](url, {"images": [item]}) for name, item in items.items()}
     assert all(set(final) == FINAL_KEYS for final in finals.values()), finals
     assert len({(final["reasoning"], final["answer"], str(final["stats"]["image_tiles"]))
                 for final in finals.values()}) == 1
     assert len({tuple(sorted(final["stats"])) for final in finals.values()}) == 1
-    refused = {name: CLIENTS[name](url, item, temperature=5)["error"] for name, item in items.items()}
+    refused = {name: CLIENTS[name](url, {"images": [item], "temperature": 5})["error"] for name, item in items.items()}
     assert set(refused.values()) == {"Temperature must be between 0.0 and 2.0; got 5.0."}
 
 

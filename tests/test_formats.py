@@ -177,7 +177,7 @@ def test_a_pdf_over_the_pdf_size_limit_is_refused_before_it_is_opened(tmp_path):
     path = tmp_path / "big.pdf"
     path.write_bytes(two_page_pdf() + b"%" * (2**20 + 10))  # comments after %%EOF: still a valid PDF
     assert len(load_sources([str(path)], Limits(max_pdf_mb=2))[0]) == 2
-    with pytest.raises(UserFacingError, match=r"big.pdf is a 1.0 MB PDF; the limit is 1 MB per PDF"):
+    with pytest.raises(UserFacingError, match=r"big.pdf is a 1.0 MiB PDF; the limit is 1 MiB per PDF"):
         load_sources([str(path)], Limits(max_pdf_mb=1))
 
 

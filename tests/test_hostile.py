@@ -319,8 +319,9 @@ def test_hostile_file_via_reason(app, hostile_files, tiny_engine, row):
 
 CONTROL_CHARACTERS = "How\x00 many\x01\x07 red\x1b[31m shapes\u200b\ufeff are\u202e there?\r\n\t\x7f"
 QUESTION_ROWS = [
-    Row("empty question", changes={"question": ""}, refused=("Please type a question",)),
-    Row("blank question", changes={"question": " \n\t "}, refused=("Please type a question",)),
+    # API callers are told in their own terms (the page's "Please type a question" is for people)
+    Row("empty question", changes={"question": ""}, refused=("question is empty: send the question as text",)),
+    Row("blank question", changes={"question": " \n\t "}, refused=("question is empty: send the question as text",)),
     Row("200,000 characters", changes={"question": "a" * 200_000},
         refused=("200,000 characters", f"the limit is {DEFAULT_MAX_QUESTION_CHARS:,}")),
     Row("too many tokens", changes={"question": "abc def " * (DEFAULT_MAX_QUESTION_CHARS // 9)},
@@ -347,9 +348,9 @@ SETTING_ROWS = [
         refused=("Temperature", f"between {TEMPERATURE_MIN} and {TEMPERATURE_MAX}")),
     Row("temperature nan", changes={"temperature": "nan"}, refused=("Temperature", "finite")),
     Row("temperature inf", changes={"temperature": "inf"}, refused=("Temperature", "finite")),
-    Row("top_p abc", changes={"top_p": "abc"}, refused=("Top p", "must be a number", "'abc'")),
-    Row("top_p None", changes={"top_p": None}, refused=("Top p", "must be a number")),
-    Row("seed x", changes={"seed": "x"}, refused=("Seed", "must be a number", "'x'")),
+    Row("top_p abc", changes={"top_p": "abc"}, refused=("Top p", "must be a number", 'got "abc"')),
+    Row("top_p None", changes={"top_p": None}),  # null means the served default, as a value left out does
+    Row("seed x", changes={"seed": "x"}, refused=("Seed", "must be a number", 'got "x"')),
     Row("seed 2**40", changes={"seed": 2**40}, refused=("Seed", f"between 0 and {SEED_MAX}")),
     Row("seed true", changes={"seed": True}, refused=("Seed", "must be a number")),
     Row("max_new_tokens 0", changes={"max_new_tokens": 0}, refused=("Answer budget", "between 16")),

@@ -41,8 +41,8 @@ def test_the_tool_list_has_reason_with_url_images_an_output_schema_and_the_real_
     assert budget["type"] == "integer" and budget["default"] == -1 and "-1" in budget["description"]
     assert set(tool.outputSchema["required"]) == FINAL_KEYS
     limit_mb = f"{body_limit_bytes(UPLOAD_LIMIT) / MIB:.1f}"
-    assert f"at most {limit_mb} MB" in tool.description and "chain of thought" in tool.description
-    assert "Each image may be at most 5 MB" in images["description"]  # the upload limit it was served with
+    assert f"at most {limit_mb} MiB" in tool.description and "chain of thought" in tool.description
+    assert "Each image may be at most 5 MiB" in images["description"]  # the upload limit it was served with
     assert "Args:" not in tool.description and "gradio" not in tool.description.lower()
 
 
@@ -97,13 +97,22 @@ def test_an_oversize_request_gets_the_limit_and_the_session_goes_on(url):
         return str(refused.value), after
 
     refusal, after = mcp_session(url, work)
-    assert f"the limit is {limit / MIB:.1f} MB" in refusal and "https: URL" in refusal
+    assert f"the limit is {limit / MIB:.1f} MiB" in refusal and "https: URL" in refusal
     assert not after["error"] and after["structured"]["answer"]
 
 
 def test_an_unknown_argument_is_refused_by_name(url):
     result = mcp_reason(url, {"images": [], "question": QUESTION, "colour": "red"})
-    assert result["error"] and "colour" in result["text"]
+    assert result["error"] and result["text"].startswith("/reason has no parameter colour; its parameters are: images")
+
+
+def test_a_missing_question_and_null_settings_get_the_apps_words(url):
+    missing = mcp_reason(url, {"images": []})
+    assert missing["error"] and missing["text"] == "/reason needs a value for question (the parameters without a default)."
+    nulls = mcp_reason(url, {"images": [data_url(EXAMPLE)], "question": QUESTION, "thinking_budget": None,
+                             "temperature": None, "seed": None, "history": None})
+    assert not nulls["error"], nulls["text"]
+    assert nulls["structured"]["answer"] and nulls["structured"]["stats"]["image_tiles"] == [5]
 
 
 def test_a_client_that_gives_up_mid_thinking_frees_the_engine(url, tiny_engine):

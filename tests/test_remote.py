@@ -478,8 +478,8 @@ def test_the_limits_in_the_environment_apply_when_none_are_given(tiny_loaded, mo
 def test_a_file_over_the_size_limit_is_refused_before_it_is_decoded(tmp_path):
     big = tmp_path / "big.png"
     big.write_bytes(png(1, 1) + bytes(3 * 2**19))  # a valid PNG followed by padding: 1.5 MB in all
-    with pytest.raises(UserFacingError, match=r"big\.png is 1\.5 MB; the limit is 1 MB per file"):
+    with pytest.raises(UserFacingError, match=r"big\.png is 1\.5 MiB; the limit is 1 MiB per file"):
         load_images([str(big)], Limits(max_file_mb=1))
-    with pytest.raises(UserFacingError, match=r"image 1 is 1\.5 MB; the limit is 1 MB per file"):
+    with pytest.raises(UserFacingError, match=r"image 1 is 1\.5 MiB; the limit is 1 MiB per file"):
         build_messages(ask(images=[big.read_bytes()]), Limits(max_file_mb=1))
     assert load_images([str(big)], Limits(max_file_mb=2))[0].size == (1, 1)

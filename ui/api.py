@@ -10,24 +10,26 @@ It streams dicts {"reasoning", "answer", "status", "stats"}; "status" is set onl
 has streamed yet (waiting for the model to load, or for a place in line), "" once tokens flow;
 the last dict is the result, with "stats" filled in. While the model loads, a call waits (at most
 `ServingPolicy.load_wait_s`), streaming the load progress as its status; a failed load is a gr.Error.
-Every refusal is a gr.Error in the caller's language naming what was wrong and the limit.
+Every refusal is a gr.Error in the caller's language naming what was wrong and the limit, worded
+for the client that sent the call (`ui.api_checks`), and leaves its line in the request log. A null
+setting (as @gradio/client pads positional calls) takes the served default, as a missing one does.
 """
 from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Iterable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import gradio as gr
 from gradio import FileData
 
-from model.events import GenerationOptions, Request, Turn, UserFacingError
+from model.events import GenerationOptions, Request
+from ui.api_checks import Refusal, caller_of, checked_question, earlier_turns, for_caller, images_of, options_of
 from ui.i18n import Words
 from ui.render import LiveTurn
 from ui.serving import Engine, RunFacts, Serving, safe_frames
 from ui.sessions import session_of
-from ui.settings import API_SETTINGS, HISTORY_DESCRIPTION, api_defaults, options_from_api
-from ui.uploads import image_path
+from ui.settings import API_SETTINGS, HISTORY_DESCRIPTION, api_defaults
 
 LOAD_POLL_S = 0.5  # how often a call waiting for the model re-reads the load progress
 HistoryItem = Union[list[str], dict[str, Any]]
@@ -75,23 +77,34 @@ class ReasonApi:
                    request: gr.Request = None) -> Iterator[dict]:
             given = locals()  # the settings by name, as API_SETTINGS lists them (a test checks the signature)
             settings = {setting.name: given[setting.name] for setting in API_SETTINGS}
-            yield from api.answer(images or [], question, settings, history or [], request)
+            yield from api.answer(images, question, settings, history, request)
 
         reason.__doc__ = endpoint_doc()
         return reason
 
-    def answer(self, images: Iterable[Any], question: str, settings: dict[str, Any], history: list,
+    def answer(self, images: Any, question: Any, settings: dict[str, Any], history: Any,
                request: gr.Request | None = None) -> Iterator[dict]:
-        words = self.serving.languages.words(request)
-        options = _options(settings, words)
-        turns = earlier_turns(history, words)
-        paths = [image_path(item, words) for item in images]
-        engine = yield from self._engine_when_loaded(words)
-        refusal = self.serving.rate_refusal(request, "reason", question or "", paths, words)
+        words, caller, started = self.serving.languages.words(request), caller_of(request), time.monotonic()
+        try:
+            call = self._checked(images, question, settings, history, words, caller)
+            engine = yield from self._engine_when_loaded(words)
+        except Refusal as refusal:
+            self.serving.log_refusal("reason", request, refusal.kind, question, started)
+            raise
+        refusal = self.serving.rate_refusal(request, "reason", call.question, call.images, words)
         if refusal:
             raise gr.Error(refusal, title=words("warn.please_wait"), print_exception=False)
-        yield from self._stream(engine, Request(question=question or "", images=tuple(paths), history=turns,
-                                                options=options, request_id=uuid.uuid4().hex[:8]), request, words)
+        yield from self._stream(engine, call, request, words, caller)
+
+    def _checked(self, images: Any, question: Any, settings: dict[str, Any], history: Any, words: Words,
+                 caller: str) -> Request:
+        """The call as the engine takes it; a `Refusal` naming the value, item or turn at fault."""
+        options = options_of(settings, api_defaults(self.serving.slot.info.defaults), words)
+        text = checked_question(question, words)
+        turns = earlier_turns(history, words, caller)
+        paths = images_of(images, words, caller)
+        return Request(question=text, images=tuple(paths), history=turns, options=options,
+                       request_id=uuid.uuid4().hex[:8])
 
     def _engine_when_loaded(self, words: Words) -> Iterator[dict]:
         """The engine; while it loads, dicts whose status is the load progress (at most load_wait_s)."""
@@ -99,18 +112,19 @@ class ReasonApi:
         deadline = time.monotonic() + self.serving.policy.load_wait_s
         while slot.engine is None and slot.error is None:
             if time.monotonic() >= deadline:
-                raise gr.Error(words("api.load_timeout", seconds=f"{self.serving.policy.load_wait_s:.0f}",
-                                     progress=slot.progress_text(words)), print_exception=False)
+                raise Refusal(words("api.load_timeout", seconds=f"{self.serving.policy.load_wait_s:.0f}",
+                                    progress=slot.progress_text(words)), "load_timeout")
             status = words("api.waiting_for_load", progress=slot.progress_text(words))
             if status != shown:
                 shown = status
                 yield {"reasoning": "", "answer": "", "status": status, "stats": {}}
             slot.wait(min(LOAD_POLL_S, max(0.0, deadline - time.monotonic())))
         if slot.engine is None:
-            raise gr.Error(slot.busy_message(words), print_exception=False)
+            raise Refusal(slot.busy_message(words), "load_failed")
         return slot.engine
 
-    def _stream(self, engine: Engine, call: Request, request: gr.Request | None, words: Words) -> Iterator[dict]:
+    def _stream(self, engine: Engine, call: Request, request: gr.Request | None, words: Words,
+                caller: str) -> Iterator[dict]:
         live, facts = LiveTurn(call.question, [str(path) for path in call.images], words=words), RunFacts()
         started, stream = time.monotonic(), engine.stream(call)
         try:
@@ -120,7 +134,7 @@ class ReasonApi:
             stream.close()
             self.serving.log_run(call, "reason", session_of(request), live, started, facts)
         if live.error is not None:
-            raise gr.Error(words.message(live.error), print_exception=False)
+            raise gr.Error(for_caller(live.error, words, caller), print_exception=False)
 
 
 def as_dict(frame: LiveTurn) -> dict:
@@ -129,30 +143,3 @@ def as_dict(frame: LiveTurn) -> dict:
     waiting = frame.thinking_started is None and frame.thought_s is None
     return {"reasoning": thinking, "answer": answer, "status": frame.status if waiting else "",
             "stats": frame.stats.as_dict() if frame.stats else {}}
-
-
-def _options(settings: dict[str, Any], words: Words) -> GenerationOptions:
-    try:
-        return options_from_api(settings)
-    except UserFacingError as error:
-        raise gr.Error(words.message(error), print_exception=False) from None
-
-
-def earlier_turns(history: Any, words: Words) -> tuple[Turn, ...]:
-    """[question, answer] pairs or {"question", "answer", "images"?} objects -> Turns (no thinking)."""
-    if not isinstance(history, (list, tuple)):
-        raise gr.Error(words("api.history_not_list", got=type(history).__name__), print_exception=False)
-    return tuple(_turn(item, number, words) for number, item in enumerate(history, 1))
-
-
-def _turn(item: Any, number: int, words: Words) -> Turn:
-    images: list = []
-    if isinstance(item, dict):
-        question, answer, images = item.get("question"), item.get("answer"), item.get("images") or []
-    elif isinstance(item, (list, tuple)) and len(item) == 2:
-        question, answer = item
-    else:
-        question = answer = None
-    if not isinstance(question, str) or not isinstance(answer, str) or not isinstance(images, list):
-        raise gr.Error(words("api.history_item", number=number, got=repr(item)[:80]), print_exception=False)
-    return Turn(question=question, answer=answer, images=tuple(image_path(image, words) for image in images))

@@ -23,8 +23,10 @@ from typing import Any, Iterator, Sequence
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ui.api_checks import too_many_values, values_refusal
 from ui.bodylimit import read_body, replayed, with_body
 from ui.i18n import Words, language_of
+from ui.requestlog import refused
 from ui.uploads import readable
 
 
@@ -95,36 +97,50 @@ def _json(body: bytes) -> Any:
 
 def checked_call(payload: dict, endpoint: Endpoint, kind: str, words: Words) -> tuple[str, dict | None]:
     """(the refusal in the caller's language or "", the payload with trailing defaults filled in or None).
-    Refused: a call without a required value, a keyword call naming an unknown parameter, a plain
-    HTTP call with a file never uploaded (Gradio checks the paths of `gradio.FileData` items before
-    the endpoint runs, and hides its message; queue clients upload their files themselves, and a
-    refusal there keeps Gradio's protocol: it comes in the event stream). A positional call that
-    stops early gets the defaults of the rest."""
-    if kind != "keyword" and isinstance(payload.get("data"), dict):  # named values on the positional route
-        return _named_on_positional(payload, endpoint, words)
+    Refused: a call without a required value or with more values than the endpoint takes, a keyword
+    call naming an unknown parameter, values `ui.api_checks.values_refusal` refuses (a question that
+    is not text, a bad setting), a plain HTTP call with a file never uploaded (Gradio checks the paths
+    of `gradio.FileData` items before the endpoint runs, and hides its message; queue clients upload
+    their files themselves, and a refusal there keeps Gradio's protocol: it comes in the event
+    stream). A positional call that stops early gets the defaults of the rest; named values on the
+    positional route are checked and sent on in order, as a positional call."""
+    named = kind != "keyword" and isinstance(payload.get("data"), dict)
+    if named:
+        problem, payload = _named_on_positional(payload, endpoint, words)
+        if problem:
+            refused(endpoint.api_name, "arguments")
+            return problem, None
     keyword = kind == "keyword"
-    problem = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words)
-    if not problem and kind != "join":
-        problem = next((words("error.not_uploaded", name=Path(path).name) for path in _file_paths(payload)
-                        if not readable(Path(path))), "")
-    data = payload.get("data")
-    if problem or keyword or not isinstance(data, list) or len(data) >= len(endpoint.names):
+    problem, why = (_keyword_problem if keyword else _positional_problem)(payload, endpoint, words), "arguments"
+    never = next((path for path in _file_paths(payload) if not readable(Path(path))), None) if kind != "join" else None
+    if not problem and never is not None:
+        message = words("error.not_uploaded", name=Path(never).name[:80])
+        problem, why = f"{message} {words('advice.http')}", "not_uploaded"
+    if not problem and kind != "join":  # queue clients hear of bad values in the event stream, from /reason
+        values = payload if keyword else dict(zip(endpoint.names, payload.get("data") or []))
+        refusal = values_refusal(values, endpoint.defaults, words)
+        problem, why = (refusal.message, refusal.kind) if refusal else ("", "")
+    if problem:
+        refused(endpoint.api_name, why)
         return problem, None
+    data = payload.get("data")
+    if keyword or not isinstance(data, list) or (len(data) >= len(endpoint.names) and not named):
+        return "", None
     return "", {**payload, "data": [*data, *(endpoint.defaults[name] for name in endpoint.names[len(data):])]}
 
 
-def _named_on_positional(payload: dict, endpoint: Endpoint, words: Words) -> tuple[str, dict | None]:
-    """`{"data": {"name": value}}` on /call/<name>: checked as a keyword call, sent on in order."""
+def _named_on_positional(payload: dict, endpoint: Endpoint, words: Words) -> tuple[str, dict]:
+    """`{"data": {"name": value}}` on /call/<name>: checked as a keyword call, then as positional values."""
     named = payload["data"]
     problem = _keyword_problem(named, endpoint, words)
-    if problem:
-        return problem, None
     values = [named.get(name, endpoint.defaults.get(name)) for name in endpoint.names]
-    return "", {**payload, "data": values}
+    return problem, {**payload, "data": values}
 
 
 def _positional_problem(payload: dict, endpoint: Endpoint, words: Words) -> str:
     data, required = payload.get("data"), len(endpoint.required)
+    if isinstance(data, list) and len(data) > len(endpoint.names):
+        return too_many_values(endpoint.api_name, endpoint.names, data, words)
     if not isinstance(data, list) or len(data) >= required:
         return ""
     return words("api.missing_values", api_name=endpoint.api_name, expected=len(endpoint.names),

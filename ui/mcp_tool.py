@@ -41,8 +41,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
+from ui.api_checks import arguments_refusal
 from ui.bodylimit import declared_length, replayed
 from ui.i18n import EN
+from ui.requestlog import refused
 
 MCP_PATH = "/gradio_api/mcp"
 MIB = 2**20
@@ -156,7 +158,9 @@ class ReasonTool:
         async def list_tools() -> list[types.Tool]:
             return [tool]
 
-        @server.call_tool()
+        # The app checks the values itself (ui.api_checks): the SDK's schema check would answer a null
+        # setting (the default, for the app) and a wrong type in jsonschema's words, unlogged.
+        @server.call_tool(validate_input=False)
         async def call_tool(name: str, arguments: dict[str, Any]):
             if name != tool.name:
                 return types.CallToolResult(content=[types.TextContent(type="text", text=f"No tool {name!r}.")],
@@ -174,6 +178,11 @@ class ReasonTool:
                    progress: Callable[[int, dict], Any]) -> dict:
         """Run `/reason` with `arguments`; each streamed dict goes to `progress`; the last is returned."""
         fn = self.handlers.reason_api()
+        names = [name for name in inspect.signature(fn).parameters if name not in _SKIPPED]
+        problem = arguments_refusal(arguments, names, ["question"], EN)
+        if problem:
+            refused("reason", "arguments")
+            raise gr.Error(problem)
         request = gr.Request(request=http_request) if http_request is not None else None
         updates: Iterator[dict] = fn(**arguments, request=request)
         final: dict | None = None

@@ -7,7 +7,7 @@ slot, the sessions' running answers and languages, the rate limit, the request l
 - `Serving(slot, policy)`: `admit(...)` lets a run start (or warns why not), `rate_refusal(...)`
   words a refusal over the per-address limit, `log_run(...)` writes the one request-log line of a
   run, with what was known when it ended (tiles and prompt tokens from `Prepared`, tokens so far)
-  even when it was cancelled before its `Stats`.
+  even when it was cancelled before its `Stats`; `log_refusal(...)` that of a call refused before it ran.
 - `safe_frames(events, live, max_per_s)`: throttled frames; an unexpected failure becomes a short Error.
 Nothing here imports torch or transformers; `ui.handlers` and `ui.views` both build on this module.
 """
@@ -98,6 +98,8 @@ class ModelSlot:
         except Exception as error:  # noqa: BLE001 - shown in the status line, the page keeps serving
             log.exception("loading the model failed")
             self.error = str(error)
+            # The last step reached is no longer under way: /readyz and the page say the load failed.
+            self.progress = Status(f"The model could not be loaded: {error}", "load.failed", {"error": self.error})
         finally:
             self._settled.set()
 
@@ -209,6 +211,13 @@ class Serving:
         self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=session_of(request),
                                question=question, images=images, stats=None, finish="rate_limited", seconds=0.0)
         return words("error.rate_limited", limit=self.limiter.per_minute, wait=f"{wait_s:.0f}")
+
+    def log_refusal(self, endpoint: str, request: gr.Request | None, kind: str, question: Any,
+                    started: float) -> None:
+        """The request-log line of a call refused before the engine ran (`kind` says why)."""
+        self.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=endpoint, session=session_of(request),
+                               question=question if isinstance(question, str) else "", images=(), stats=None,
+                               finish="refused", seconds=time.monotonic() - started, error_kind=kind)
 
     def log_run(self, request: Request, endpoint: str, session: str | None, live: LiveTurn, started: float,
                 facts: RunFacts | None = None) -> None:

@@ -1,7 +1,8 @@
 """The one list of generation settings and the served model's own defaults.
 
 - `served_defaults(spec)`: where the page's sliders start and what `/reason` (and its MCP tool) use
-  when a caller leaves a setting out: the model's official sampling, budgets that fit its context,
+  when a caller leaves a setting out (or sends null): the model's official sampling, an answer budget
+  of at most a quarter of its context (`checkpoint_context`, from config.json on disk),
   and max tiles from the checkpoint's config (`max_dynamic_patch`) when the checkpoint is on disk.
 - `API_SETTINGS`: the settings `/reason` takes after `images` and `question`, in its positional
   order (the first five are the endpoint's original parameters, kept for old callers), each with
@@ -19,7 +20,7 @@ from typing import Any, Mapping
 
 from model import events as bounds
 from model import registry
-from model.events import GenerationOptions
+from model.events import GenerationOptions, describe
 
 log = logging.getLogger(__name__)
 
@@ -77,20 +78,46 @@ def options_from_api(values: Mapping[str, Any]) -> GenerationOptions:
 def served_defaults(spec: registry.ModelSpec) -> GenerationOptions:
     """Where the sliders start and what /reason uses: the model's official sampling, budgets that
     fit its context, and the checkpoint's own tile limit."""
+    answer_budget = TINY_ANSWER_BUDGET if spec.is_tiny else ANSWER_BUDGET
+    context = checkpoint_context(spec)
+    if context:  # a quarter of the context at most: the prompt (images, question, history) needs the rest
+        answer_budget = max(bounds.ANSWER_BUDGET_MIN, min(answer_budget, context // 4))
     return GenerationOptions.validated(
         temperature=spec.temperature, top_p=spec.top_p, repetition_penalty=spec.repetition_penalty,
-        max_tiles=checkpoint_max_tiles(spec), answer_budget=TINY_ANSWER_BUDGET if spec.is_tiny else ANSWER_BUDGET)
+        max_tiles=checkpoint_max_tiles(spec), answer_budget=answer_budget)
+
+
+def _checkpoint_config(spec: registry.ModelSpec) -> dict:
+    """The checkpoint's config.json when it is on disk (Hub checkpoints not downloaded yet: {})."""
+    config = Path(spec.source) / "config.json"
+    if not config.is_file():
+        return {}
+    try:
+        found = json.loads(config.read_text(encoding="utf-8"))
+    except (ValueError, OSError):
+        log.warning("could not read %s; using the registry's defaults", config)
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def checkpoint_context(spec: registry.ModelSpec) -> int:
+    """The language model's context in tokens (official `llm_config`, native `text_config`), or 0."""
+    config = _checkpoint_config(spec)
+    for part in (config.get("llm_config"), config.get("text_config"), config):
+        value = part.get("max_position_embeddings") if isinstance(part, dict) else None
+        if isinstance(value, int) and value > 0:
+            return value
+    return 0
 
 
 def checkpoint_max_tiles(spec: registry.ModelSpec) -> int:
     """`max_dynamic_patch` from a checkpoint on disk (the setting it was trained and configured
     for); the registry's value for Hub checkpoints not downloaded yet (the page is built before)."""
-    config = Path(spec.source) / "config.json"
-    if not config.is_file():
-        return spec.max_tiles
+    raw = _checkpoint_config(spec).get("max_dynamic_patch", spec.max_tiles)
     try:
-        value = int(json.loads(config.read_text(encoding="utf-8")).get("max_dynamic_patch", spec.max_tiles))
-    except (ValueError, TypeError, OSError):
-        log.warning("could not read max_dynamic_patch from %s; using %d tiles", config, spec.max_tiles)
+        value = int(raw)
+    except (ValueError, TypeError):
+        log.warning("max_dynamic_patch %s of %s is not a number; using %d tiles", describe(raw), spec.source,
+                    spec.max_tiles)
         return spec.max_tiles
     return min(max(value, bounds.MAX_TILES_MIN), bounds.MAX_TILES_MAX)

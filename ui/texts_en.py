@@ -65,8 +65,7 @@ EN_TEXTS: dict[str, str] = {
                            "Please try again in {wait} s."),
     "error.internal": "Something went wrong while answering. The demo is still running; please try again.",
     "error.upload_only": "Each image must be a file uploaded with the request (gradio_client.handle_file).",
-    "error.not_uploaded": ("Image {name!r} was not uploaded with the request; "
-                           "send files with gradio_client.handle_file(path)."),
+    "error.not_uploaded": "Image {name!r} was not uploaded with the request.",
     # settings refused (model/events.py)
     "option.unknown": "Unknown setting(s): {names}.",
     "option.range": "{setting_label} must be between {low} and {high}; got {value}.",
@@ -84,9 +83,8 @@ EN_TEXTS: dict[str, str] = {
     "setting.max_tiles": "Max tiles",
     "error.url_refused": "The image at {url} could not be fetched: only public http(s) addresses and data: URLs are accepted.",
     # the /reason endpoint and HTTP clients (ui/api.py, ui/uploads.py, ui/health.py)
-    "error.no_path": ('Each image must be {{"path": ...}}: a file uploaded with the request (gradio_client.handle_file, '
-                      'or POST /gradio_api/upload), a public http(s) URL or a data: URL; this item names none '
-                      '(its fields: {got}).'),
+    "error.no_path": ('Each image must be {{"path": ...}}: a file uploaded with the request, a public http(s) URL '
+                      'or a data: URL; this item names none (its fields: {got}).'),
     "error.url_private": ("The image at {url} is on a local or private network address, which is never fetched: "
                           "send a public http(s) URL, a data: URL or an uploaded file."),
     "error.data_url_invalid": "This data: URL is not a valid base64-encoded image (expected data:image/png;base64,...).",
@@ -101,9 +99,9 @@ EN_TEXTS: dict[str, str] = {
                            "{missing}, which have no default. Values left out at the end take their defaults; "
                            "or POST a JSON object of the ones you set to /gradio_api/call/v2/{api_name}."),
     # scripts and agents (ui/uploads.py data: URLs, ui/mcp_tool.py)
-    "mcp.size_limit": ("Each image may be at most {file_mb} MB, and a request at most {mb} MB in all (images "
+    "mcp.size_limit": ("Each image may be at most {file_mb} MiB, and a request at most {mb} MiB in all (images "
                        "as data: URLs take 4/3 of their size); for more, give images by https: URL."),
-    "error.mcp_too_large": ("The request is {size} MB; the limit is {limit} MB in all (images as data: URLs take "
+    "error.mcp_too_large": ("The request is {size} MiB; the limit is {limit} MiB in all (images as data: URLs take "
                             "4/3 of their size). Send smaller or fewer images, or give them by https: URL."),
     # request bodies (ui/bodylimit.py)
     "error.bad_content_length": ("The Content-Length header must be one whole number of bytes; got “{value}”. "
@@ -157,7 +155,7 @@ EN_TEXTS: dict[str, str] = {
     "tiles.one_tile": "1 tile",
     "tiles.tiles": "{count} tiles",
     # refusals from the model package (English comes from the model's own message)
-    "limit.file_size": "{name} is {size} MB; the limit is {limit} MB per file.",
+    "limit.file_size": "{name} is {size} MiB; the limit is {limit} MiB per file.",
     "limit.images": "This conversation would hold {count} images; the limit is {limit}.",
     "limit.question_chars": "The question is {count:,} characters long; the limit is {limit:,}.",
     "limit.question_tokens": "The question is {count:,} tokens long; the limit is {limit:,} tokens. Please shorten it.",
@@ -235,7 +233,7 @@ EN_TEXTS: dict[str, str] = {
     "pdf.page_no_size": "Page {page} of {name} has no size.",
     "pdf.page_damaged": "Page {page} of {name} could not be drawn: its data is damaged.",
     "limit.pdf_pages": "{count} pages of {name} were chosen; the limit is {limit} pages per PDF.",
-    "limit.pdf_size": "{name} is a {size} MB PDF; the limit is {limit} MB per PDF.",
+    "limit.pdf_size": "{name} is a {size} MiB PDF; the limit is {limit} MiB per PDF.",
     "limit.images_pages": "This conversation would hold {count} images (each PDF page is one); the limit is {limit}.",
     "image.damaged_container": "{name} is not a readable image: its {kind} data is damaged or cut short.",
     "limit.images_full": ("This conversation already holds {count} images; the limit is {limit}, so no page of "
@@ -322,4 +320,26 @@ EN_TEXTS: dict[str, str] = {
     "eval.compare": ("Against the last run, on the {n} items both answered: {then} % then, {now} % now; "
                      "{changed} verdicts changed ({settings})."),
     "eval.same_settings": "same settings",
+    # /reason calls checked before the engine (ui/api_checks.py), worded for the client that sent them
+    "api.question_type": "question must be text (a JSON string); got {got}.",
+    "api.question_invalid": ("question is not valid text: character {position} is half of a UTF-16 surrogate pair "
+                             "on its own, which no text encoding can hold."),
+    "api.history_text_invalid": ("history item {number} is not valid text: character {position} is half of a "
+                                 "UTF-16 surrogate pair on its own."),
+    "api.images_not_list": "images must be a list of files or URLs (it may be empty); got {got}.",
+    "api.history_image": "history item {number}, image {image}",
+    "api.min_thinking_above_budget": ("min_thinking ({min_thinking}) is more than thinking_budget ({budget}), so "
+                                      "the thinking could not end within its budget. Set min_thinking to at most "
+                                      "{budget}, or thinking_budget to -1 (no limit)."),
+    "api.too_many_values": ("/{api_name} takes at most {expected} values in this order: {names}; got {got}. "
+                            "Nothing comes after {last}."),
+    "advice.python": "Send files with gradio_client.handle_file(path).",
+    "advice.js": "Send files with handle_file(...) from @gradio/client.",
+    "advice.http": ('Upload a file first (POST /gradio_api/upload) and send the path it returns as {"path": ..., '
+                    '"meta": {"_type": "gradio.FileData"}}; or send a public https: URL or a data: URL.'),
+    "advice.mcp": "Send images as data: URLs (data:image/png;base64,...) or public https: URLs.",
+    "limit.turns.api": "history holds {count} earlier turns; the limit is {limit}. Send at most the {limit} latest.",
+    "warn.no_question.api": "question is empty: send the question as text.",
+    "error.url_unreachable": ("The image at {url} could not be fetched: the name does not resolve or its server did "
+                              "not send the image. Check the URL, or send the image as a data: URL or an upload."),
 }

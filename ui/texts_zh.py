@@ -62,7 +62,7 @@ ZH_TEXTS: dict[str, str] = {
     "error.rate_limited": "来自你的地址的提问过多：上限为每分钟 {limit} 次。请在 {wait} 秒后重试。",
     "error.internal": "回答时出错了。演示仍在运行，请重试。",
     "error.upload_only": "每张图片都必须是随请求上传的文件（gradio_client.handle_file）。",
-    "error.not_uploaded": "图片 {name!r} 不是随请求上传的；请用 gradio_client.handle_file(path) 发送文件。",
+    "error.not_uploaded": "图片 {name!r} 不是随请求上传的。",
     # settings refused (model/events.py)
     "option.unknown": "未知的设置：{names}。",
     "option.range": "{setting_label}必须在 {low} 到 {high} 之间；收到的是 {value}。",
@@ -80,8 +80,8 @@ ZH_TEXTS: dict[str, str] = {
     "setting.max_tiles": "最大切块数",
     "error.url_refused": "无法获取位于 {url} 的图片：只接受公网 http(s) 地址和 data: URL。",
     # the /reason endpoint and HTTP clients (ui/api.py, ui/uploads.py, ui/health.py)
-    "error.no_path": ('每张图片都必须是 {{"path": ...}}：随请求上传的文件（gradio_client.handle_file，或 POST '
-                      '/gradio_api/upload）、公网 http(s) URL 或 data: URL；这一项都没有（它的字段：{got}）。'),
+    "error.no_path": ('每张图片都必须是 {{"path": ...}}：随请求上传的文件、公网 http(s) URL 或 data: URL；'
+                      '这一项都没有（它的字段：{got}）。'),
     "error.url_private": "位于 {url} 的图片在本机或内网地址上，不会去获取：请发送公网 http(s) URL、data: URL 或上传的文件。",
     "error.data_url_invalid": "这个 data: URL 不是有效的 base64 编码图片（应为 data:image/png;base64,...）。",
     "api.waiting_for_load": "正在等待模型加载：{progress}",
@@ -101,6 +101,8 @@ ZH_TEXTS: dict[str, str] = {
     "error.body_too_large": "请求体超过 {limit} MB，即{what}的上限；请求体未被读取。",
     "error.body_limit_call": "普通 HTTP 调用（其参数值和以 data: URL 发送的图片）；更大的图片请先上传（POST /gradio_api/upload）或用 https: URL 提供",
     "error.body_limit_event": "页面事件和队列调用（浏览器中保存的历史记录不超过 2 MB）",
+    "mcp.size_limit": "每张图片最多 {file_mb} MiB，一次请求总共最多 {mb} MiB（以 data: URL 发送的图片占其大小的 4/3）；更多图片请用 https: URL 提供。",
+    "error.mcp_too_large": "请求大小为 {size} MiB；上限为总共 {limit} MiB（以 data: URL 发送的图片占其大小的 4/3）。请发送更小或更少的图片，或用 https: URL 提供图片。",
     # budget sweep (ui/sweep.py) and its tab
     "tab.sweep": "预算扫描",
     "sweep.intro": "同一张图片和同一个问题，依次在几个思考预算下作答（使用右侧的采样设置，每次运行使用同一个种子）。",
@@ -145,7 +147,7 @@ ZH_TEXTS: dict[str, str] = {
     "tiles.one_tile": "1 个图块",
     "tiles.tiles": "{count} 个图块",
     # refusals from the model package (English comes from the model's own message)
-    "limit.file_size": "{name} 大小为 {size} MB；每个文件的上限是 {limit} MB。",
+    "limit.file_size": "{name} 大小为 {size} MiB；每个文件的上限是 {limit} MiB。",
     "limit.images": "这段对话将包含 {count} 张图片；上限是 {limit} 张。",
     "limit.question_chars": "问题长度为 {count:,} 个字符；上限是 {limit:,} 个。",
     "limit.question_tokens": "问题长度为 {count:,} 个 token；上限是 {limit:,} 个。请缩短问题。",
@@ -219,7 +221,7 @@ ZH_TEXTS: dict[str, str] = {
     "pdf.page_no_size": "{name} 的第 {page} 页没有尺寸。",
     "pdf.page_damaged": "{name} 的第 {page} 页无法绘制：数据已损坏。",
     "limit.pdf_pages": "选择了 {name} 的 {count} 页；每个 PDF 的上限是 {limit} 页。",
-    "limit.pdf_size": "{name} 是 {size} MB 的 PDF；每个 PDF 的上限是 {limit} MB。",
+    "limit.pdf_size": "{name} 是 {size} MiB 的 PDF；每个 PDF 的上限是 {limit} MiB。",
     "limit.images_pages": "这段对话将包含 {count} 张图片（每个 PDF 页面算一张）；上限是 {limit} 张。",
     "image.damaged_container": "{name} 不是可读取的图片：其 {kind} 数据已损坏或不完整。",
     "limit.images_full": "这段对话已包含 {count} 张图片；上限是 {limit} 张，因此无法再加入 {name} 的页面。",
@@ -294,4 +296,21 @@ ZH_TEXTS: dict[str, str] = {
     "eval.thinking_title": "思考 · {tokens} 个词元",
     "eval.compare": "与上一次相比（双方都答过的 {n} 道题）：上次 {then}%，这次 {now}%；{changed} 题的对错变了（{settings}）。",
     "eval.same_settings": "设置相同",
+    # /reason calls checked before the engine (ui/api_checks.py)
+    "api.question_type": "question 必须是文本（JSON 字符串）；收到的是 {got}。",
+    "api.question_invalid": "question 不是有效的文本：第 {position} 个字符是单独的 UTF-16 代理项，任何文本编码都无法表示。",
+    "api.history_text_invalid": "history 的第 {number} 项不是有效的文本：第 {position} 个字符是单独的 UTF-16 代理项。",
+    "api.images_not_list": "images 必须是文件或 URL 的列表（可以为空）；收到的是 {got}。",
+    "api.history_image": "history 的第 {number} 项的第 {image} 张图片",
+    "api.min_thinking_above_budget": ("min_thinking（{min_thinking}）大于 thinking_budget（{budget}），思考无法在预算内结束。"
+                                      "请把 min_thinking 设为不超过 {budget}，或把 thinking_budget 设为 -1（不限）。"),
+    "api.too_many_values": "/{api_name} 按顺序最多接受 {expected} 个值：{names}；收到 {got} 个。{last} 之后没有参数。",
+    "advice.python": "请用 gradio_client.handle_file(path) 发送文件。",
+    "advice.js": "请用 @gradio/client 的 handle_file(...) 发送文件。",
+    "advice.http": ('请先上传文件（POST /gradio_api/upload），再以 {"path": ..., "meta": {"_type": "gradio.FileData"}} '
+                    '发送它返回的路径；或发送公网 https: URL 或 data: URL。'),
+    "advice.mcp": "请以 data: URL（data:image/png;base64,...）或公网 https: URL 发送图片。",
+    "limit.turns.api": "history 含有 {count} 轮之前的对话；上限是 {limit} 轮。请最多发送最近的 {limit} 轮。",
+    "warn.no_question.api": "question 为空：请以文本发送问题。",
+    "error.url_unreachable": "无法获取位于 {url} 的图片：域名无法解析，或其服务器没有返回图片。请检查 URL，或以 data: URL 或上传文件发送图片。",
 }

@@ -2,9 +2,11 @@
 images sent by URL (fetched into Gradio's upload folder). Anything else is refused by name.
 
 `image_path(item, words)` takes a FileData dict (its "path", else its "url"), a path string, a
-`data:` URL or a public http(s) URL and returns a local path, or raises `gr.Error` in the person's
-language: an item naming no file, a file never uploaded, a local or private address, and a data:
-URL that is not base64 each get their own message. `readable(path)` says whether a path may be read.
+`data:` URL or a public http(s) URL and returns a local path, or raises `ImageRefused` (a `gr.Error`
+whose `key` names the message) in the person's language: an item naming no file, a file never
+uploaded, a local or private address, an address that cannot be reached, and a data: URL that is not
+base64 each get their own message. How to send a file is the caller's to add (`ui.api_checks`): it
+differs between clients. `readable(path)` says whether a path may be read.
 """
 from __future__ import annotations
 
@@ -18,10 +20,23 @@ from urllib.parse import urlsplit
 import gradio as gr
 from gradio.utils import get_upload_folder, is_in_or_equal
 
+from model.events import describe
 from ui.i18n import EN, Words
 
 log = logging.getLogger(__name__)
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent / "assets" / "examples"
+
+
+class ImageRefused(gr.Error):
+    """An image item that names no readable file; `key` says which of the messages it is."""
+
+    def __init__(self, message: str, key: str):
+        super().__init__(message, print_exception=False)
+        self.key = key
+
+
+def _refused(words: Words, key: str, **fields: Any) -> ImageRefused:
+    return ImageRefused(words(key, **fields), key)
 
 
 def file_path(item: Any) -> str:
@@ -37,15 +52,15 @@ def image_path(item: Any, words: Words = EN) -> str:
     uploads, fetched URLs and bundled examples are readable."""
     path = file_path(item)
     if not isinstance(path, str) or not path:
-        got = ", ".join(sorted(map(str, item))) or "none" if isinstance(item, dict) else type(item).__name__
-        raise gr.Error(words("error.no_path", got=got), print_exception=False)
+        got = ", ".join(sorted(map(str, item)))[:80] or "none" if isinstance(item, dict) else describe(item)
+        raise _refused(words, "error.no_path", got=got)
     if path.startswith(("data:", "http://", "https://")):
         return fetched(path, words)
     candidate = Path(path)
     if not candidate.is_absolute() and (EXAMPLES_DIR.parent.parent / candidate).exists():
         candidate = EXAMPLES_DIR.parent.parent / candidate
     if not readable(candidate):
-        raise gr.Error(words("error.not_uploaded", name=candidate.name), print_exception=False)
+        raise _refused(words, "error.not_uploaded", name=candidate.name[:80])
     return str(candidate)
 
 
@@ -67,16 +82,28 @@ def fetched(url: str, words: Words) -> str:
             return processing_utils.save_base64_to_cache(url, folder)
         except Exception as error:  # noqa: BLE001 - the sender's to fix
             log.info("data: URL refused: %s", type(error).__name__)
-            raise gr.Error(words("error.data_url_invalid"), print_exception=False) from None
+            raise _refused(words, "error.data_url_invalid") from None
     if not _public_host(url):
-        raise gr.Error(words("error.url_private", url=url[:80]), print_exception=False)
+        raise _refused(words, "error.url_private", url=url[:80])
     try:
         return processing_utils.ssrf_protected_download(url, folder)
     except Exception as error:  # noqa: BLE001 - any failure is the sender's to fix; the message says which URL
         log.info("image URL refused: %s", type(error).__name__)
-        # safehttpx names a host that resolves to a private address this way (gradio 6.31, safehttpx 0.1)
-        key = "error.url_private" if "failed validation" in str(error) else "error.url_refused"
-        raise gr.Error(words(key, url=url[:80]), print_exception=False) from None
+        raise _refused(words, _download_refusal(error), url=url[:80]) from None
+
+
+def _download_refusal(error: Exception) -> str:
+    """The message key for a failed download: safehttpx (gradio 6.31, safehttpx 0.1) says "failed
+    validation" for a host that resolves to a private address and "Unable to resolve hostname" for
+    one that does not resolve; httpx names a server that does not answer or answers with an error."""
+    import httpx
+
+    text = str(error)
+    if "failed validation" in text:
+        return "error.url_private"
+    if "Unable to resolve hostname" in text or isinstance(error, httpx.HTTPError):
+        return "error.url_unreachable"
+    return "error.url_refused"
 
 
 def _check_base64(url: str) -> None:

@@ -5,6 +5,7 @@
 //   stream: print each streamed /reason dict as one JSON line
 //   cancel: call job.cancel() once thinking has started, then print the events that still arrive
 //   error:  print {"error": message} when the call is refused (e.g. IMAGE is not an image)
+//   positional: like stream, but the call gives only [images, question] in order (the client pads the rest with null)
 // Every line printed is JSON; the last is {"end": "<how the job ended>"}.
 import { Client, handle_file } from "@gradio/client";
 import { readFile } from "node:fs/promises";
@@ -16,7 +17,7 @@ const client = await Client.connect(url, { events: ["data", "status"] });
 const item = image.startsWith("{") ? JSON.parse(image)
   : /^(https?|data):/.test(image) ? handle_file(image)
   : handle_file(new File([await readFile(image)], basename(image)));
-const job = client.submit("/reason", {
+const job = mode === "positional" ? client.submit("/reason", [[item], question]) : client.submit("/reason", {
   images: [item], question, thinking_budget: mode === "cancel" ? -1 : 8, max_new_tokens: 16,
   temperature: 0, seed: 1, ...JSON.parse(settings),
 });
