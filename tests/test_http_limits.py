@@ -160,7 +160,7 @@ def test_the_mcp_limit_counts_a_body_without_content_length_and_never_trusts_a_b
     status, body, read = call(guarded, [], [b'{"method": "tools/call", "params": {"x": "', b"A" * 2000,
                                             b'"}, "jsonrpc": "2.0", "id": 7}'], path="/")
     answer = json.loads(body)
-    assert status == 200 and answer["id"] == 7 and "the limit is 0.0 MB" in answer["error"]["message"]
+    assert status == 200 and answer["id"] == 7 and "the limit is 0.0 MiB" in answer["error"]["message"]
     status, body, _ = call(guarded, [(b"content-length", b"oops")], [b"{}"], path="/")
     assert status == 200 and json.loads(body) == {"inner": 2}  # no exception: read and counted as it came
 

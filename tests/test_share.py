@@ -275,7 +275,7 @@ def signed_store(tmp_path, monkeypatch):
 
 
 def share_restored(view, store):
-    _, records, _, conv_id, _, _ = view.restore(store, FakeRequest())
+    _, records, _, conv_id, _, _ = view.restore(store, "", FakeRequest())
     return view.share(records, conv_id, store, FakeRequest())
 
 
@@ -312,8 +312,8 @@ def test_a_swapped_image_cannot_be_shared_under_the_old_signature(signed_store, 
 def test_a_restored_turn_is_never_signed_anew_by_a_later_save(signed_store):
     view, store, conv_id, _, _ = signed_store
     store["conversations"][0]["turns"][0]["answer"] = "forged"
-    _, records, _, _, _, _ = view.restore(store, FakeRequest())
+    _, records, _, _, _, _ = view.restore(store, "", FakeRequest())
     saved_again, _, _ = view.save(records, conv_id, store, FakeRequest(), *CONTROLS)
     turn = saved_again["conversations"][0]["turns"][0]
     assert turn["answer"] == "forged" and turn["signature"] == store["conversations"][0]["turns"][0]["signature"]
-    assert view.unshareable(view.restore(as_browser_json(saved_again), FakeRequest())[1][-1]) == "share.unsigned"
+    assert view.unshareable(view.restore(as_browser_json(saved_again), "", FakeRequest())[1][-1]) == "share.unsigned"
