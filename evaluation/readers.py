@@ -10,8 +10,8 @@ path: a JSON Lines / JSON file, or a folder holding such files (and their images
 - "mathvista": MathVista's columns (`pid`, `question`, `query`, `image`/`decoded_image`, `choices`,
   `answer`, `question_type`, `answer_type`, `precision`, `unit`, `metadata`); prompt = `query`.
 "auto" tells them apart by their columns. Images are a path, or `{"bytes": ..., "path": ...}` as the
-datasets library writes them (bytes raw or base64). `.parquet` files need pyarrow, which is read
-only if installed. `prompt="question"` sends the question alone (no options, no instruction).
+datasets library writes them (bytes raw or base64). `.parquet` files are read with pyarrow
+(in requirements.txt; imported only for them). `prompt="question"` sends the question alone (no options, no instruction).
 A bad file raises `SetError` naming the file, the line and what is wrong.
 """
 from __future__ import annotations

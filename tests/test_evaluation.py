@@ -224,3 +224,19 @@ def test_the_readme_commands_are_ones_the_cli_accepts():
     for command in commands:
         args = parse_args(command[3:command.index("#")] if "#" in command else command[3:])
         assert args.out and args.set
+
+
+def test_mmmu_columns_in_parquet_as_the_hub_ships_them_read_as_the_same_items(tmp_path):
+    """MMMU's and MathVista's files on the Hub are Parquet, images as {"bytes": <raw>, "path": ...} structs."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = lines(write_mmmu(tmp_path / "json"))[:12]
+    for row in rows:
+        row["image_1"] = {"bytes": base64.b64decode(row["image_1"]["bytes"]), "path": f"{row['id']}.png"}
+    (tmp_path / "parquet").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "parquet" / "validation-00000-of-00001.parquet")
+    from_json = read_set(str(tmp_path / "json"))[:12]
+    from_parquet = read_set(str(tmp_path / "parquet"))
+    assert [(i.id, i.prompt, i.gold, i.choices, i.images, i.rule) for i in from_parquet] == \
+        [(i.id, i.prompt, i.gold, i.choices, i.images, i.rule) for i in from_json]
