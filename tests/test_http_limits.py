@@ -178,7 +178,7 @@ def test_an_mcp_body_over_the_limit_sent_chunked_gets_the_json_rpc_error_with_it
                           headers={"content-type": "application/json", "accept": "application/json, text/event-stream"})
     answer = response.json()
     assert response.status_code == 200 and answer["id"] == 41
-    assert f"the limit is {limit / MIB:.1f} MB" in answer["error"]["message"]
+    assert f"the limit is {limit / MIB:.1f} MiB" in answer["error"]["message"]
 
 
 def test_the_middleware_order_is_the_written_one(url):
