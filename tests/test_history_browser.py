@@ -102,6 +102,9 @@ def test_ask_reload_and_the_conversation_is_still_there(page, server):
     page.wait_for_selector(f"{CHAT} [data-testid=user]:has-text('{FIRST}')")
     assert answer in chat_text(page)
     assert page.locator(f"{CHAT} [data-testid=user] img").count() == 1  # the image is still shown
+    for button in ("#regenerate-btn", "#undo-btn", "#clear-btn", "#export-md", "#export-html"):
+        page.wait_for_selector(f"{button}:not([disabled])", timeout=20_000)  # a restored page is a working page
+    page.wait_for_selector("#stats-line:has-text('token')")  # the last turn's stats
     open_sidebar(page)
     (label,) = listed(page)
     assert label.startswith(FIRST) and re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d$", label)

@@ -185,6 +185,11 @@ class Handlers:
             return tuple(gr.skip() for _ in BUTTONS)
         return button_states(busy=False, turns=bool(records))
 
+    def last_stats(self, records: Records, request: gr.Request = None) -> str:
+        """The stats line of the conversation's last turn ("" without one, or when it kept none)."""
+        stats = records[-1].stats if records else {}
+        return stats_line(stats, self.languages.words(request)) if stats.get("finish_reason") else ""
+
     @staticmethod
     def cleared_buttons():
         """After Clear, which cancels any run: nothing to regenerate, undo or clear."""

@@ -328,23 +328,27 @@ def watch_questions(handlers: Handlers, options: HistoryOptions, chat: dict, pan
 
 
 def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list, records: gr.State, panels: dict,
-                 share: dict, answered: dict) -> None:
+                 share: dict, answered: dict) -> list:
     """Connects the side list, the store and Share to the chat; `answered` holds the chat's events
-    (sent, regenerated, undone, cleared) after which the records are saved."""
+    (sent, regenerated, undone, cleared) after which the records are saved. Returns the events that
+    put another conversation in the chat (restored on load, opened, new, deleted), for the page to
+    set its buttons and stats line after them."""
     p = panels
     listed = [p["store"], p["list"], p["conv_id"]]
-    demo.load(view.restore, [p["store"], p["drawing"]],
-              [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
-              js=DRAW_GUARD_JS, **private).then(None, js=DRAWN_JS, **private)
+    restored = demo.load(view.restore, [p["store"], p["drawing"]],
+                         [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
+                         js=DRAW_GUARD_JS, **private)
+    restored.then(None, js=DRAWN_JS, **private)
     for name in ("sent", "regenerated", "undone"):
         answered[name].then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
     answered["cleared"].then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)
-    p["list"].input(view.open, [p["list"], p["store"]],
-                    [chat["chatbot"], records, p["conv_id"], chat["stats"], p["store"]], **private)
-    p["new"].click(view.new, [p["store"]],
-                   [chat["chatbot"], records, p["conv_id"], p["list"], chat["stats"], p["store"]], **private)
-    p["delete"].click(view.delete, [p["conv_id"], p["store"]],
-                      [p["store"], p["list"], chat["chatbot"], records, p["conv_id"], chat["stats"]], **private)
+    opened = p["list"].input(view.open, [p["list"], p["store"]],
+                             [chat["chatbot"], records, p["conv_id"], chat["stats"], p["store"]], **private)
+    started = p["new"].click(view.new, [p["store"]],
+                             [chat["chatbot"], records, p["conv_id"], p["list"], chat["stats"], p["store"]], **private)
+    deleted = p["delete"].click(view.delete, [p["conv_id"], p["store"]],
+                                [p["store"], p["list"], chat["chatbot"], records, p["conv_id"], chat["stats"]],
+                                **private)
     share["button"].click(view.share, [records, p["conv_id"], p["store"]], [share["result"]], **private)
     replayed = [p["chatbot"], p["stats"]]
     demo.load(view.open_replay, [p["fragment"]], [p["replay"], p["head"], p["chatbot"], p["tools"], p["drop"],
@@ -352,3 +356,4 @@ def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list,
               js=FRAGMENT_JS, concurrency_id="replay", concurrency_limit=16, **private)
     p["again"].click(view.replay, [p["shared"], p["at_once"]], replayed, concurrency_id="replay", **private)
     p["drop"].click(view.delete_share, [p["shared"]], [p["head"], p["chatbot"], p["tools"], p["stats"]], **private)
+    return [restored, opened, started, deleted]

@@ -110,7 +110,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         buttons = [chat[name] for name in BUTTONS[:5]] + [sweep["run"], sweep["stop"]]
         kept = history_view.watch_questions(handlers, history, chat, saved)  # before _wire: see its docstring
         answered = _wire(handlers, chat, controls, exports, records, header["status"], header["timer"], buttons)
-        history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
+        switched = history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
+        _wire_switched(handlers, switched, chat, exports, records, buttons)
         _wire_views(handlers, chat, sweep, controls, buttons, records)
         wire_evaluate(handlers, evaluation, controls)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
@@ -262,6 +263,16 @@ def _export_buttons() -> list[gr.DownloadButton]:
         md = gr.DownloadButton(LABEL("export.markdown"), interactive=False, size="sm", elem_id="export-md")
         page = gr.DownloadButton(LABEL("export.html"), interactive=False, size="sm", elem_id="export-html")
     return [md, page]
+
+
+def _wire_switched(handlers: Handlers, switched: list, chat: dict, exports: list, records, buttons: list) -> None:
+    """After a conversation is restored, opened, started or deleted, the page acts on it as after an
+    answer: every button that can act is enabled, the exports hold it, the stats line shows its last turn."""
+    private = {"api_visibility": "private", "show_progress": "hidden"}
+    for event in switched:
+        event.then(handlers.idle_buttons, [records], buttons, queue=False, **private) \
+            .then(handlers.exports, [records], exports, **private) \
+            .then(handlers.last_stats, [records], [chat["stats"]], queue=False, **private)
 
 
 def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records, status, timer,
