@@ -118,8 +118,7 @@ def formula_fits(tex: str) -> bool:
     """Whether KaTeX may draw `tex`: short, shallow, of bounded sizes and without definitions."""
     if len(tex) > MAX_FORMULA_CHARS or _DEFINITION.search(tex):
         return False
-    if any(float(number) * _EM_PER_UNIT[unit] > MAX_FORMULA_SIZE_EM or float(number) < -MAX_FORMULA_SIZE_EM * 10
-           for number, unit in _DIMENSION.findall(tex)):
+    if any(abs(float(number) * _EM_PER_UNIT[unit]) > MAX_FORMULA_SIZE_EM for number, unit in _DIMENSION.findall(tex)):
         return False
     return _depth(tex) <= MAX_FORMULA_DEPTH
 
