@@ -258,6 +258,15 @@ def chat_chunk(content: str | None = None, reasoning: str | None = None, field: 
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
+def streamed_reply(thinking: str, answer: str, piece: int = 4000) -> Reply:
+    """A FakeServer reply that streams `thinking` as reasoning, then `answer`, in `piece`-sized chunks."""
+    def reply(path: str, body: dict):
+        chunks = [chat_chunk(reasoning=thinking[i:i + piece]) for i in range(0, len(thinking), piece)]
+        chunks += [chat_chunk(content=answer[i:i + piece]) for i in range(0, len(answer), piece)]
+        return 200, [*chunks, chat_chunk(content="", finish="stop"), "[DONE]"]
+    return reply
+
+
 class FakeServer:
     def __init__(self, reply: Reply):
         self.reply = reply

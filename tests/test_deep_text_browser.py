@@ -15,7 +15,7 @@ import pytest
 
 from model.remote import RemoteEngine
 from tests.helpers import ARGS, CHROMIUM
-from tests.remote_server import FakeServer, chat_chunk
+from tests.remote_server import FakeServer, streamed_reply
 from ui.handlers import ModelInfo
 from ui.history_view import DRAWING_KEY
 from ui.layout import build_app
@@ -47,13 +47,7 @@ def hostile_question() -> str:
 
 @pytest.fixture(scope="module")
 def app_url(launch):
-    def reply(path, body):
-        thinking, answer = hostile("end of the thinking"), hostile("END OF THE ANSWER")
-        return 200, [chat_chunk(reasoning=thinking[i:i + 3000]) for i in range(0, len(thinking), 3000)] + \
-            [chat_chunk(content=answer[i:i + 3000]) for i in range(0, len(answer), 3000)] + \
-            [chat_chunk(content="", finish="stop"), "[DONE]"]
-
-    with FakeServer(reply) as fake:
+    with FakeServer(streamed_reply(hostile("end of the thinking"), hostile("END OF THE ANSWER"), 3000)) as fake:
         engine = RemoteEngine(fake.endpoint, model="fake", timeout_s=10)
         yield launch(build_app(engine, ModelInfo("deep text backend")))
 

@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 from model.remote import RemoteEngine
-from tests.remote_server import FakeServer, chat_chunk
+from tests.remote_server import FakeServer, streamed_reply
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
@@ -113,12 +113,7 @@ def app_url(trap, launch):
     thinking = "\n\n".join(payloads(trap.url)) + "\n\n" + "T" * 100_000
     answer = "\n\n".join(payloads(trap.url)) + "\n\n" + "A" * 100_000
 
-    def reply(path, body):
-        pieces = [chat_chunk(reasoning=thinking[i:i + 4000]) for i in range(0, len(thinking), 4000)]
-        pieces += [chat_chunk(content=answer[i:i + 4000]) for i in range(0, len(answer), 4000)]
-        return 200, [*pieces, chat_chunk(content="", finish="stop"), "[DONE]"]
-
-    with FakeServer(reply) as fake:
+    with FakeServer(streamed_reply(thinking, answer)) as fake:
         engine = RemoteEngine(fake.endpoint, model="fake", timeout_s=10)
         yield launch(build_app(engine, ModelInfo("hostile backend")))
 
