@@ -36,8 +36,12 @@ DEEP_QUOTE = "> " * 5000 + "quoted"
 QUESTION_PARTS = ("frac", "rule")  # what fits the question's 8,000 characters, with a 1,000-deep quote
 
 
+# A real formula in the same paragraph: KaTeX auto-render then reads that whole block's drawn text.
+BESIDE_MATHS = "with $y^2$ beside it " + FORMULAS["frac"]
+
+
 def hostile(last_words: str) -> str:
-    return "\n\n".join([*FORMULAS.values(), DEEP_QUOTE, last_words])
+    return "\n\n".join([*FORMULAS.values(), BESIDE_MATHS, DEEP_QUOTE, last_words])
 
 
 def hostile_question() -> str:
@@ -72,7 +76,7 @@ MEASURE = """() => {
   const chat = document.querySelector('#chat');
   const tallest = Math.max(0, ...[...chat.querySelectorAll('.message-content *')]
       .map(el => el.getBoundingClientRect().height));
-  return {text: chat.innerText, tallest};
+  return {text: chat.innerText.replaceAll('\u2060', ''), tallest};
 }"""
 
 

@@ -141,4 +141,5 @@ def tex_as_text(tex: str, display: bool) -> str:
     """A formula that does not fit, as its TeX source with its delimiters, in text: every ASCII
     punctuation mark an entity, so neither Markdown nor the page's maths finder reads any of it."""
     left, right = ("\\[", "\\]") if display else ("\\(", "\\)")
-    return _PUNCTUATION.sub(lambda m: _entity(m.group(0)), left + tex + right)
+    # a word joiner after each backslash: KaTeX auto-render reads the drawn (decoded) text
+    return _PUNCTUATION.sub(lambda m: _entity(m.group(0)) + ("&#8288;" if m.group(0) == "\\" else ""), left + tex + right)

@@ -290,6 +290,10 @@ _TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 _ENTITY = re.compile(r"&(?=#\d{1,7};|#[xX][0-9A-Fa-f]{1,6};|\w+;)")
 # A backslash before a bracket, and an escaped backslash (`\\(` is a backslash, then a parenthesis).
 _BACKSLASH_BRACKET = re.compile(r"\\\\|\\(?=[\[\]()])")
+# A backslash that is not maths: an entity (Gradio's delimiter regex reads the raw text) and a word
+# joiner after it (KaTeX auto-render reads the drawn text of every block that has a formula, where
+# the entity is a backslash again, and would pair "\(" with a later "\)").
+INERT_BACKSLASH = "&#92;&#8288;"
 _IMAGE = re.compile(r"!\[")
 _LINK_TARGET = re.compile(r"\]\((?!\s*https?://)")
 # A reference definition's `]:` anywhere (in a quote or a list item too, the address maybe on the next
@@ -360,7 +364,7 @@ def _shown_segment(part: Segment) -> str:
 def _shown_text(text: str) -> str:
     text = _ENTITY.sub("&amp;", text)
     text = _TAG_START.sub("&lt;", text)
-    text = _BACKSLASH_BRACKET.sub("&#92;", text)  # not maths: the browser's delimiter regex must not see it
+    text = _BACKSLASH_BRACKET.sub(INERT_BACKSLASH, text)  # not maths: see INERT_BACKSLASH
     text = _IMAGE.sub("&#33;&#91;", text)  # an image shows as its source text, its URL a link: nothing loads
     text = _REFERENCE.sub("&#93;", text)
     text = _LINK_TARGET.sub("&#93;(", text)  # [x](javascript:…), [x](mailto:…), [x](/relative): text
