@@ -24,7 +24,8 @@ Where Gradio 6.31's Chatbot falls short (read in its compiled markdown-code JS),
 - `latex_delimiters` are found by one regex per delimiter over the whole raw message, code blocks
   included, before Markdown is parsed: a `$` in code or a price pairs with the next `$` anywhere.
   So maths is decided here and handed over as `\\(…\\)` / `\\[…\\]` only (`$` is not a delimiter),
-  and a backslash-paren that is not maths is written as an entity, which that regex cannot see.
+  and a backslash-paren that is not maths is written as an entity, which that regex cannot see,
+  followed by a word joiner, which auto-render (reading the drawn text) cannot pair (INERT_BACKSLASH).
   KaTeX's auto-render then runs with `throwOnError: false` and `trust` at its default, off.
 - marked keeps `![](http://…)` images and any link scheme DOMPurify allows (mailto:, tel:, ftp:...).
 What Gradio does do is kept: links open in a new tab with rel="noopener noreferrer", code is
