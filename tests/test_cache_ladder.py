@@ -142,9 +142,9 @@ def storage(fast: FastPath) -> dict[int, tuple[int, int]]:
             for length, cache in fast._caches.items()}
 
 
-def test_warm_up_and_every_answer_run_on_one_thread(tiny_loaded, monkeypatch):  # noqa: F811
-    model, original = tiny_loaded.model, tiny_loaded.model.generate
-    callers: list[int] = []
+def generate_callers(model, monkeypatch) -> list[int]:
+    """The threads that call `model.generate` from now on, in order."""
+    original, callers = model.generate, []
 
     @functools.wraps(original)
     def recording(*args, **kwargs):
@@ -152,6 +152,12 @@ def test_warm_up_and_every_answer_run_on_one_thread(tiny_loaded, monkeypatch):  
         return original(*args, **kwargs)
 
     monkeypatch.setattr(model, "generate", recording)
+    return callers
+
+
+def test_warm_up_and_every_answer_run_on_one_thread(tiny_loaded, monkeypatch):  # noqa: F811
+    model = tiny_loaded.model
+    callers = generate_callers(model, monkeypatch)
     fast = setup_fast_path(tiny_loaded, "on", compile=False)
     warm_ups = len(callers)
     assert warm_ups == len(fast.ladder(model)) >= 1  # one short generation per size, at load
@@ -165,15 +171,7 @@ def test_warm_up_and_every_answer_run_on_one_thread(tiny_loaded, monkeypatch):  
 
 def test_the_plain_engine_also_answers_on_one_thread(tiny_loaded, monkeypatch):  # noqa: F811
     engine = LocalEngine(tiny_loaded)
-    model, original = tiny_loaded.model, tiny_loaded.model.generate
-    callers: list[int] = []
-
-    @functools.wraps(original)
-    def recording(*args, **kwargs):
-        callers.append(threading.get_ident())
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(model, "generate", recording)
+    callers = generate_callers(tiny_loaded.model, monkeypatch)
     for index in (0, 1, 2):
         collect(engine.stream(ask(engine, index=index)))
     assert len(callers) == 3 and set(callers) == {engine.runner.ident}
