@@ -258,6 +258,30 @@ def chat_chunk(content: str | None = None, reasoning: str | None = None, field: 
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
 
 
+class CountingServer:
+    """An HTTP server on 127.0.0.1 that records the path of every request it is sent: any hit means
+    the page fetched or sent something it must not."""
+
+    def __init__(self):
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 - the http.server name
+                hits.append(self.path)
+                self.send_response(200)
+                self.end_headers()
+
+            do_POST = do_GET  # noqa: N815
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
 def streamed_reply(thinking: str, answer: str, piece: int = 4000) -> Reply:
     """A FakeServer reply that streams `thinking` as reasoning, then `answer`, in `piece`-sized chunks."""
     def reply(path: str, body: dict):

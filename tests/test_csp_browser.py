@@ -11,16 +11,15 @@
 """
 from __future__ import annotations
 
-import http.server
 import logging
 import re
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
 from model.events import AnswerDelta, Done, FinishReason, Stats, ThinkingDelta
+from tests.remote_server import CountingServer
 from tests.test_history import STATS
 from ui.handlers import ModelInfo
 from ui.history import HistoryOptions, turn_to_dict
@@ -51,27 +50,6 @@ class ScriptedEngine:
         yield Done(FinishReason.ANSWERED)
 
 
-class Leak:
-    """An HTTP server on 127.0.0.1 that records every request it is sent."""
-
-    def __init__(self):
-        hits = self.hits = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - the http.server name
-                hits.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-
-            do_POST = do_GET  # noqa: N815
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
 
 class AccessLog(logging.Handler):
     def __init__(self):
@@ -84,7 +62,7 @@ class AccessLog(logging.Handler):
 
 @pytest.fixture(scope="module")
 def leak():
-    server = Leak()
+    server = CountingServer()
     yield server
     server.httpd.shutdown()
 

@@ -11,9 +11,7 @@ is visible as text. One browser for the module, one page reused.
 from __future__ import annotations
 
 import re
-import threading
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -22,7 +20,7 @@ import pytest
 from PIL import Image
 
 from model.remote import RemoteEngine
-from tests.remote_server import FakeServer, streamed_reply
+from tests.remote_server import CountingServer, FakeServer, streamed_reply
 from ui.handlers import ModelInfo
 from ui.layout import build_app
 
@@ -30,28 +28,6 @@ from tests.helpers import ARGS, CHROMIUM
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
 
-
-class Trap:
-    """A local HTTP server on another port: any hit means the page fetched or sent something."""
-
-    def __init__(self):
-        self.hits: list[str] = []
-        trap = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                trap.hits.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-
-            do_POST = do_GET
-
-            def log_message(self, *args):
-                pass
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
 
 
 def payloads(trap: str) -> list[str]:
@@ -103,7 +79,7 @@ FOREIGN: list[str] = []
 
 @pytest.fixture(scope="module")
 def trap():
-    server = Trap()
+    server = CountingServer()
     yield server
     server.httpd.shutdown()
 
@@ -146,7 +122,7 @@ def hostile_files(folder: Path) -> list[str]:
     return paths
 
 
-def assert_safe(page, root: str, content: str, trap: Trap) -> str:
+def assert_safe(page, root: str, content: str, trap: CountingServer) -> str:
     found = page.evaluate(SCAN, [root, content])
     assert found["placed"] == [], found["placed"]
     assert found["forms"] == [], found["forms"]
