@@ -131,7 +131,10 @@ function describe(root) {
   const elements = [];
   for (const element of root.querySelectorAll("*")) {
     const attrs = Object.fromEntries(element.getAttributeNames().map((n) => [n, element.getAttribute(n)]));
-    elements.push([element.tagName.toLowerCase(), attrs, element.closest(".katex, .katex-display") !== null]);
+    // KaTeX's error output wraps the source in a span whose class names its script ("cjk_fallback").
+    const fromKatex = element.closest(".katex, .katex-display") !== null
+      || element.parentElement?.closest(".katex-error") != null;
+    elements.push([element.tagName.toLowerCase(), attrs, fromKatex]);
   }
   const copy = root.cloneNode(true);
   for (const math of copy.querySelectorAll(".katex")) {
