@@ -149,6 +149,10 @@ def oracle():
 # A fresh seed found it: KaTeX's error output wraps the source in a span classed by its script.
 KATEX_ERROR_IN_CJK = [("$", ""), ("\u5b66", "\u5b66"), ("&lt;", "lt"), ("$", "")]
 
+# And this: a fence on the last line, after a paragraph, is text to marked, so what follows is HTML.
+FENCE_ON_THE_LAST_LINE = [("[x]: mailto:a@b.example\n", ""), ("~~~~", ""),
+                          ("<img src=http://127.0.0.1:9/leak.png>", "<imgsrchttp")]
+
 
 def check_property(oracle: MarkedOracle, name: str, case_seed: int) -> None:
     CASES_RUN[name] = 0
@@ -158,6 +162,7 @@ def check_property(oracle: MarkedOracle, name: str, case_seed: int) -> None:
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(documents)
     @example(KATEX_ERROR_IN_CJK)
+    @example(FENCE_ON_THE_LAST_LINE)
     def policy_holds(parts):
         source, visible = "".join(p[0] for p in parts), must_show(parts)
         CASES_RUN[name] += 1

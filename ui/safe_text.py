@@ -104,7 +104,8 @@ def _blocks(text: str) -> Iterator[tuple[Kind, str]]:
     i, start, in_list, after_blank = 0, 0, False, True
     while i < len(lines):
         line = lines[i]
-        fence = _FENCE.match(line.rstrip("\n"))
+        # marked opens a fence after a paragraph only on a line that ends: a last line is text
+        fence = _FENCE.match(line.rstrip("\n")) if line.endswith("\n") else None
         indented = not in_list and after_blank and _INDENTED.match(line) and not _blank(line)
         if fence or indented:
             end = _fence_end(lines, i, *fence.groups()) if fence else _indented_end(lines, i)
