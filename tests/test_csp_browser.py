@@ -150,6 +150,7 @@ def test_markup_injected_past_the_policy_is_held_by_the_browser(browser, app, le
     context, page = new_page(browser)
     page.goto(url)
     page.wait_for_selector("#model-status:has-text('ready')")
+    page.wait_for_selector("#chat", state="attached")  # "ready" can show before the chat is mounted
     page.evaluate("""(port) => {
         const box = document.createElement('div');
         box.innerHTML = `<img id=leak-img src="http://127.0.0.1:${port}/img">` +
