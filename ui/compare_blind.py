@@ -25,7 +25,7 @@ from typing import Any, Sequence
 
 import gradio as gr
 
-from model.events import GenerationOptions
+from model.events import FinishReason, GenerationOptions
 from ui.i18n import EN, LABEL, Words
 from ui.render import LiveTurn, finish_words
 from ui.sweep import budget_label
@@ -69,13 +69,22 @@ def progress_line(lives: Sequence[LiveTurn], started: float, words: Words) -> st
     return words("compare.blind_progress", ready=ready, total=len(lives), seconds=int(time.monotonic() - started))
 
 
+def unlabelled(messages: list[dict], words: Words) -> list[dict]:
+    """The chat with each thought's title (its tokens, seconds and whether a budget fired: all hints
+    at the settings) replaced by one plain title."""
+    plain = {"title": words("compare.blind_thought"), "status": "done"}
+    return [{**m, "metadata": plain} if (m.get("metadata") or {}).get("title") else m for m in messages]
+
+
 def blind_frame(lives: Sequence[LiveTurn], started: float, words: Words, final: bool) -> list[Any]:
     """(chat, stats) for each column: the question alone and one progress line until both are done."""
     out: list[Any] = []
     for label, live in zip("AB", lives):
         if final:
-            ending = finish_words(live.record().finish_reason, words)
-            out += [live.messages(), f"**{label}** · {ending} · {words('compare.vote_to_reveal')}"]
+            reason = live.record().finish_reason
+            ending = finish_words(FinishReason.ANSWERED if reason == FinishReason.BUDGET_THEN_ANSWERED else reason,
+                                  words)
+            out += [unlabelled(live.messages(), words), f"**{label}** · {ending} · {words('compare.vote_to_reveal')}"]
         else:
             out += [[m for m in live.messages() if m["role"] == "user"], progress_line(lives, started, words)]
     return out

@@ -261,6 +261,7 @@ EN_TEXTS: dict[str, str] = {
     "compare.blind": "Blind: hide which settings are A and B until I vote",
     "compare.blind_info": "A and B are drawn at random; both answers appear together when both are done.",
     "compare.blind_progress": "Answering blind: {ready} of {total} answers ready · {seconds} s (both appear together)",
+    "compare.blind_thought": "Thought (tokens and time shown after the vote)",
     "compare.vote_to_reveal": "vote to see which settings this was",
     "compare.vote_a": "A better",
     "compare.vote_b": "B better",

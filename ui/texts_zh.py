@@ -246,6 +246,7 @@ ZH_TEXTS: dict[str, str] = {
     "compare.blind": "盲评：投票前隐藏 A 和 B 各是哪组设置",
     "compare.blind_info": "A 和 B 随机分配；两个答案都完成后同时显示。",
     "compare.blind_progress": "盲评回答中：{total} 个答案已完成 {ready} 个 · {seconds} 秒（两个答案同时显示）",
+    "compare.blind_thought": "思考过程（投票后显示词元数和用时）",
     "compare.vote_to_reveal": "投票后显示这是哪组设置",
     "compare.vote_a": "A 更好",
     "compare.vote_b": "B 更好",
