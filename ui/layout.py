@@ -103,7 +103,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                         compare_view(handlers, info, compare_engine, VoteStore(history.folder, history.feedback))
                     with gr.Tab(LABEL("tab.evaluate"), elem_id="evaluate-tab") as evaluate_tab:
                         evaluation = evaluate_view()
-            with gr.Column(scale=1, min_width=300, elem_id="settings") as settings_column:
+            with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
                 exports = _export_buttons()
                 share = history_view.share_controls(history)
@@ -116,7 +116,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire_views(handlers, chat, sweep, controls, buttons, records)
         wire_evaluate(handlers, evaluation, controls)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
-        _settings_follow_tabs(settings_column, compare_tab, (chat_tab, sweep_tab, evaluate_tab))
+        _settings_follow_tabs(compare_tab, (chat_tab, sweep_tab, evaluate_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, header, records, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
@@ -324,12 +324,15 @@ def _wire_page(header: dict, chat: dict, chat_tab: gr.Tab, other_tabs: tuple[gr.
         tab.select(lambda: gr.Column(visible="hidden"), None, chat["extras"], **private)
 
 
-def _settings_follow_tabs(settings: gr.Column, compare_tab: gr.Tab, using: tuple[gr.Tab, ...]) -> None:
-    """The page's settings are hidden while the Compare tab (whose columns have their own) is open."""
+def _settings_follow_tabs(compare_tab: gr.Tab, using: tuple[gr.Tab, ...]) -> None:
+    """The page's settings are hidden while the Compare tab (whose columns have their own) is open:
+    a class on #workspace that assets/style.css reads (a Column update to visible="hidden" left it
+    drawn in 6.31), set in the browser alone."""
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    compare_tab.select(lambda: gr.Column(visible="hidden"), None, settings, **private)
+    toggle = "() => {{ document.getElementById('workspace')?.classList.toggle('compare-open', {}); }}"
+    compare_tab.select(None, js=toggle.format("true"), **private)
     for tab in using:
-        tab.select(lambda: gr.Column(visible=True), None, settings, **private)
+        tab.select(None, js=toggle.format("false"), **private)
 
 
 # Component properties Gradio translates in the browser; the switch rewrites them from the server.
