@@ -15,6 +15,12 @@ Contract:
   page's main Stop stops both, and closing the tab closes both streams. The agreement line says
   whether the two final answers agree (`ui.sweep.answers_agree`: normalised text), or that there
   is nothing to compare yet.
+- Each Stop is enabled only while its column runs; it sits beside the column's title, so both
+  share one height. "Answer both" scrolls the columns into view.
+- With votes on (`compare_view(..., votes)`, unless `--feedback off`) a Blind switch is shown: the
+  columns are drawn in random order as A and B, their settings hidden, and nothing shown until both
+  are done (`ui.compare_blind`); then `vote(outcome)` stores the vote and reveals the settings. The
+  `blind` input exists either way (one call shape), and is ignored where votes are off.
 - A run occupies the session's one running answer (`Handlers.admit`), leaves one request-log line
   per column, and shows a column's failure in that column's stats line; the other keeps going.
 Chat messages, thought bubbles and stats come from `ui.render` (LiveTurn, Throttle, stats_line).
