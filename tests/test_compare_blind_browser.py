@@ -79,7 +79,10 @@ def test_a_blind_vote_hides_the_settings_until_it_is_cast_and_is_counted(served,
     a_side = line["sides"][line["shown_as_a"]]
     assert line["outcome"] == "a" and a_side in page.locator("#compare-title-a").inner_text()
     assert "thinking budget" in page.locator("#compare-stats-a").inner_text()
-    assert page.locator("#compare-settings-a").is_visible()
+    # The settings boxes come back only when they sit above the column that used them.
+    assert page.locator("#compare-settings-a").is_visible() == (a_side == line["sides"][0])  # budget 0: the left box
+    page.locator("#compare-blind input[type=checkbox]").uncheck()
+    page.wait_for_selector("#compare-settings-a", state="visible")
     page.locator("#compare-results button").first.click()  # open the Results view
     table = page.locator("#compare-results-table")
     table.locator("table").wait_for()

@@ -175,6 +175,7 @@ class _Column:
     options: GenerationOptions
     stop: threading.Event
     live: LiveTurn
+    box: int = 0  # which settings (0: the left column's, 1: the right's) it answers with
 
 
 class CompareHandlers:
@@ -214,8 +215,8 @@ class CompareHandlers:
         engines = (engine, self.second or engine)
         names = (self.chat.slot.info.name, self.second_name if self.second else self.chat.slot.info.name)
         columns = [_Column(backend, name, option.replace(seed=shared_seed), threading.Event(),
-                           LiveTurn(question, images, words=words))
-                   for backend, name, option in zip(engines, names, options)]
+                           LiveTurn(question, images, words=words), box)
+                   for box, (backend, name, option) in enumerate(zip(engines, names, options))]
         blind = blind is True and self.voting
         if blind:  # the columns are shown (and answer, and stop) in the order drawn
             columns = [columns[index] for index in blind_order()]
@@ -276,7 +277,8 @@ class CompareHandlers:
         """Keep a finished blind comparison for the vote (with the lines its reveal will show)."""
         shown = tuple(side_result(column.name, column.options, column.live) for column in columns)
         lines = tuple(final_line(column.live, note, words) for column, note in zip(columns, notes))
-        self.votes.keep(session, Comparison(uuid.uuid4().hex, question, tuple(images), words.lang, shown, lines))
+        self.votes.keep(session, Comparison(uuid.uuid4().hex, question, tuple(images), words.lang, shown, lines,
+                                            swapped=columns[0].box != 0))
 
     @staticmethod
     def _starter(column: _Column, request: Request) -> Callable[[], Iterator[Event]]:
@@ -319,8 +321,10 @@ class CompareHandlers:
         comparison = self.votes.vote(session_of(request) or "", outcome, words)
         titles = [words("compare.title_revealed", label=label, side=side.description)
                   for label, side in zip("AB", comparison.shown)]
-        return (*titles, *comparison.stats_lines, reveal_line(comparison, words),
-                *(gr.Row(visible=True) for _ in COLUMNS), self.results(request))
+        # The settings come back only where they sit above the column that used them.
+        settings = gr.Row(visible="hidden" if comparison.swapped else True)
+        return (*titles, *comparison.stats_lines, reveal_line(comparison, words), settings, settings,
+                self.results(request))
 
     def titles(self, blind: Any = False, request: gr.Request = None) -> tuple:
         """The column titles as a run starts (plain A and B when blind), and no reveal yet."""
@@ -411,6 +415,9 @@ def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: dict
         stop.click(_stopper(compare, index), None, None, queue=False, api_name=f"compare_stop_{COLUMNS[index]}",
                    api_visibility="undocumented")
     if ballot:
+        # Unticking Blind brings back settings hidden by a blind comparison.
+        blind.input(lambda on: [gr.skip() if on else gr.Row(visible=True)] * 2, [blind], columns["rows"],
+                    **private)
         stats = columns["outputs"][1::2]
         wire_ballot(compare, ballot, [*columns["titles"], *stats, ballot["reveal"], *columns["rows"]])
 

@@ -44,6 +44,7 @@ class Comparison:
     language: str
     shown: tuple[SideResult, SideResult]
     stats_lines: tuple[str, str]
+    swapped: bool = False  # A answered with the right column's settings
     outcome: str = ""
     digests: list[str] = field(default_factory=list)
 
