@@ -24,7 +24,7 @@ from model.events import Status, UserFacingError
 from model.limits import Limits
 from ui import zerogpu
 from ui.handlers import ModelInfo, ServingPolicy
-from ui.history import HistoryOptions
+from ui.history import FEEDBACK_MODES, HistoryOptions
 from ui.layout import build_app, serve
 from ui.settings import served_defaults
 from ui.zerogpu import ZeroGPUEngine
@@ -93,6 +93,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-share-links", action="store_true",
                         default=_env("SHARE_LINKS", "1").lower() in ("0", "false", "no", "off"),
                         help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
+    parser.add_argument("--feedback", choices=FEEDBACK_MODES, default=_env("FEEDBACK", "on"),
+                        help="verdicts and blind votes kept in the data folder: off, on (text only) or with-images")
     args = parser.parse_args(argv)
     _check(parser, args)
     return args
@@ -299,7 +301,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     serving = threading.Event()
     demo = build_app(after(serving, engine), info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args), compare_engine=compare_engine(args),
-                     history=HistoryOptions.from_env(share_links=not args.no_share_links))
+                     history=HistoryOptions.from_env(share_links=not args.no_share_links).with_feedback(args.feedback))
     serve(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
           mcp=args.mcp, prevent_thread_lock=True)
     serving.set()

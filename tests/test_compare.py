@@ -71,9 +71,10 @@ def two_backends(launch):
         yield Client(launch(demo), verbose=False), first, second
 
 
-def compare(client: Client, budget_a="no limit", budget_b="no limit", temperature_a=0, temperature_b=0, seed=3):
+def compare(client: Client, budget_a="no limit", budget_b="no limit", temperature_a=0, temperature_b=0, seed=3,
+            blind=False):
     return client.submit(handle_file(EXAMPLE), QUESTION, budget_a, temperature_a, budget_b, temperature_b, seed,
-                         api_name="/compare")
+                         blind, api_name="/compare")
 
 
 def thinking_of(chat: list[dict]) -> str:
@@ -193,7 +194,7 @@ def test_a_file_the_engine_refuses_is_named_in_both_columns(local, tiny_engine, 
     broken = tmp_path / "cut.heic"
     broken.write_bytes(b"\x00\x00\x00\x1cftypheic\x00\x00\x00\x00mif1heic")  # a HEIC header, then nothing
     with watching(tiny_engine) as activity:
-        job = local.submit(handle_file(str(broken)), QUESTION, "0", 0, "0", 0, 3, api_name="/compare")
+        job = local.submit(handle_file(str(broken)), QUESTION, "0", 0, "0", 0, 3, False, api_name="/compare")
         chat_a, stats_a, chat_b, stats_b, agreement = job.result(timeout=60)
     assert not activity.ran
     assert all("cut.heic is not a readable image: its HEIC data is damaged or cut short" in line

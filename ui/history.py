@@ -292,6 +292,9 @@ def listing(store: Store, words: Words = EN) -> list[tuple[str, str]]:
     return out
 
 
+FEEDBACK_MODES = ("off", "on", "with-images")
+
+
 @dataclass(frozen=True)
 class HistoryOptions:
     """Where the data folder is, the browser store's secret and bounds, and whether shares are on."""
@@ -302,6 +305,7 @@ class HistoryOptions:
     max_conversations: int = MAX_CONVERSATIONS
     max_bytes: int = MAX_STORE_BYTES
     share_key: str = ""  # signs finished turns (ui.signing); "" = the one kept in `folder`
+    feedback: str = "on"  # one of FEEDBACK_MODES: verdicts and votes kept under `folder / "feedback"`
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ, share_links: bool | None = None) -> "HistoryOptions":
@@ -313,3 +317,8 @@ class HistoryOptions:
 
     def with_shares(self, on: bool) -> "HistoryOptions":
         return replace(self, share_links=on)
+
+    def with_feedback(self, mode: str) -> "HistoryOptions":
+        if mode not in FEEDBACK_MODES:
+            raise ValueError(f"feedback must be one of {', '.join(FEEDBACK_MODES)}; got {mode!r}")
+        return replace(self, feedback=mode)

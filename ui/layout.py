@@ -38,6 +38,7 @@ from ui.settings import THINKING_SLIDER_DEFAULT
 from ui import history_view
 from ui.history import HistoryOptions
 from ui.sweep import sweep_headers
+from ui.votes import VoteStore
 
 STYLE = Path(__file__).resolve().parent.parent / "assets" / "style.css"
 PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon buttons, scrolls
@@ -99,7 +100,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                     with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab") as sweep_tab:
                         sweep = _sweep_view(info)
                     with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab") as compare_tab:  # B: compare_engine
-                        compare_view(handlers, info, compare_engine)
+                        compare_view(handlers, info, compare_engine, VoteStore(history.folder, history.feedback))
                     with gr.Tab(LABEL("tab.evaluate"), elem_id="evaluate-tab") as evaluate_tab:
                         evaluation = evaluate_view()
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
@@ -115,6 +116,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _wire_views(handlers, chat, sweep, controls, buttons, records)
         wire_evaluate(handlers, evaluation, controls)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
+        _settings_follow_tabs(compare_tab, (chat_tab, sweep_tab, evaluate_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
         _wire_language(demo, handlers, header, records, chat, sweep, controls)
     demo.queue(default_concurrency_limit=max_concurrency, max_size=max_queue)
@@ -320,6 +322,17 @@ def _wire_page(header: dict, chat: dict, chat_tab: gr.Tab, other_tabs: tuple[gr.
     chat_tab.select(lambda: gr.Column(visible=True), None, chat["extras"], **private)
     for tab in other_tabs:
         tab.select(lambda: gr.Column(visible="hidden"), None, chat["extras"], **private)
+
+
+def _settings_follow_tabs(compare_tab: gr.Tab, using: tuple[gr.Tab, ...]) -> None:
+    """The page's settings are hidden while the Compare tab (whose columns have their own) is open:
+    a class on #workspace that assets/style.css reads (a Column update to visible="hidden" left it
+    drawn in 6.31), set in the browser alone."""
+    private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
+    toggle = "() => {{ document.getElementById('workspace')?.classList.toggle('compare-open', {}); }}"
+    compare_tab.select(None, js=toggle.format("true"), **private)
+    for tab in using:
+        tab.select(None, js=toggle.format("false"), **private)
 
 
 # Component properties Gradio translates in the browser; the switch rewrites them from the server.

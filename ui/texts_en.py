@@ -258,6 +258,30 @@ EN_TEXTS: dict[str, str] = {
     "compare.agree": "**The answers agree** (same text, ignoring case, spacing and final punctuation).",
     "compare.differ": "**The answers differ.**",
     "compare.no_compare": "Nothing to compare: at least one column has no final answer (stopped, failed or cut off).",
+    "compare.blind": "Blind: hide which settings are A and B until I vote",
+    "compare.blind_info": "A and B are drawn at random; both answers appear together when both are done.",
+    "compare.blind_progress": "Answering blind: {ready} of {total} answers ready · {seconds} s (both appear together)",
+    "compare.blind_thought": "Thought (tokens and time shown after the vote)",
+    "compare.vote_to_reveal": "vote to see which settings this was",
+    "compare.vote_a": "A better",
+    "compare.vote_b": "B better",
+    "compare.vote_tie": "Tie",
+    "compare.vote_both_wrong": "Both wrong",
+    "compare.revealed": "Your vote: **{vote}** (you may change it). A was **{a}**; B was **{b}**.",
+    "compare.title_revealed": "### {label} · {side}",
+    "compare.vote_none": ("Nothing to vote on: tick Blind, press Answer both and wait until both answers are "
+                          "done; a vote counts for the last blind comparison only."),
+    "compare.vote_unknown": "A vote is one of: {choices}.",
+    "compare.results_title": "Results of blind votes",
+    "compare.results_empty": "No votes yet.",
+    "compare.results_refresh": "Refresh",
+    "compare.results_export": "Export table (JSON Lines)",
+    "compare.results_file": "Results table",
+    "compare.results_note": ("Win rate of the first side of each pair: ties count as half a win, “both wrong” "
+                             "votes are left out; the interval is the 95 % Wilson score interval."),
+    "compare.results_header": ("| First side | Second side | Votes | Wins (first / second) | Ties | Both wrong "
+                               "| First side's win rate | 95 % interval | Mean thinking tokens (first / second) "
+                               "| Mean thinking s (first / second) |"),
     # history and share links
     "history.title": "### Conversations",
     "history.new": "New conversation",
