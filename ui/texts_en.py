@@ -4,7 +4,7 @@ EN_TEXTS: dict[str, str] = {
     # header
     "title": "Skywork R1V · visual reasoning demo",
     "intro": ("Add one or more images (drop, paste or attach), ask a question and watch the model think "
-              "before it answers. The reasoning trace folds away once the answer starts."),
+              "before it answers. The reasoning trace folds away a moment after the answer starts."),
     "tiny_banner": ("⚠️ **This is a tiny demo model trained on synthetic puzzles, not Skywork R1V.** It only "
                     "knows four kinds of puzzle (counting shapes, the tallest or shortest bar, adding dice, "
                     "the odd one out); on anything else its answers are meaningless."),
