@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import threading
 
 import pytest
 
@@ -17,6 +18,7 @@ from app import parse_args
 from model.events import AnswerDelta, Done, FinishReason, GenerationOptions, ThinkingDelta, UserFacingError
 from model.inputs import check_conversation_room
 from model.limits import THINKING_ROOM, turn_room
+from tests.conftest import wait_until
 from ui.handlers import Handlers, ModelInfo, ModelSlot
 from ui.i18n import EN
 from ui.layout import sweep_ready
@@ -135,3 +137,75 @@ def test_the_keep_thinking_open_flag_and_its_variable(monkeypatch):
 @pytest.mark.parametrize("question, ready", [(None, False), ("", False), ("   ", False), ("How many?", True)])
 def test_run_sweep_is_ready_only_with_a_question(question, ready):
     assert sweep_ready(None, question).interactive is ready
+
+
+class Scripted:
+    """Thinks a line and answers at once, as the tiny model nearly does."""
+
+    def stream(self, request):
+        from model.events import Stats
+
+        yield ThinkingDelta("Row 1: two red.", 4)
+        yield AnswerDelta("2", 1)
+        yield Stats(10, (), 4, 1, 0.1, 0.1, 0.2, 25.0, False, FinishReason.ANSWERED, 0)
+        yield Done(FinishReason.ANSWERED)
+
+
+class FakeRequest:
+    headers = {"accept-language": "en"}
+
+    def __init__(self, session: str) -> None:
+        self.session_hash = session
+
+
+CONTROLS = (24, False, 32, 0.0, 0.95, 0, 1.0, 4, 1)
+
+
+def thought_status(frame):
+    return [m for m in frame[0] if "metadata" in m][-1]["metadata"].get("status")
+
+
+def until_finished(run) -> tuple:
+    for frame in run:
+        if isinstance(frame[2], tuple):  # the finished turn
+            return frame
+    raise AssertionError("the answer never finished")
+
+
+def drive_rest(run) -> tuple[threading.Thread, list]:
+    """The rest of `run` in a thread, as Gradio resumes a generator at once after each frame."""
+    rest: list = []
+    thread = threading.Thread(target=lambda: rest.extend(run))
+    thread.start()
+    return thread, rest
+
+
+def test_a_short_trace_is_drawn_open_then_folded_while_the_session_is_already_free():
+    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")))
+    run = handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
+    finished = until_finished(run)
+    assert thought_status(finished) is None  # open, no spinner
+    thread, rest = drive_rest(run)
+    wait_until(lambda: not handlers.runs.running("s1"), 5, "the session to be free")
+    assert thread.is_alive()  # still holding the trace open
+    thread.join()
+    assert len(rest) == 1 and thought_status(rest[0]) == "done" and rest[0][3] == finished[3]
+
+
+def test_a_newer_answer_of_the_session_cancels_the_older_ones_fold():
+    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")))
+    older = handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
+    until_finished(older)
+    thread, rest = drive_rest(older)
+    wait_until(lambda: not handlers.runs.running("s1"), 5, "the session to be free")
+    newer = handlers.send({"text": "And blue?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
+    until_finished(newer)
+    thread.join()
+    assert rest == []  # its fold would have drawn the chat without the newer turn
+    assert thought_status(next(newer)) == "done"
+
+
+def test_kept_open_there_is_no_fold_frame():
+    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")), keep_thinking_open=True)
+    frames = list(handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s2"), *CONTROLS))
+    assert isinstance(frames[-1][2], tuple) and thought_status(frames[-1]) is None

@@ -9,6 +9,8 @@
 - While an answer streams the box stays editable (the next question can be drafted: no later
   update of the run overwrites it); `busy_buttons` / `idle_buttons` enable only the buttons that
   can act (Stop while something runs; Regenerate and Undo once there is a turn).
+- A trace shorter than `render.MIN_OPEN_S` stays open after the answer, then one more frame folds it
+  (unless "Keep thinking open"); the session is free meanwhile, and a newer answer cancels the fold.
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
@@ -20,6 +22,7 @@ Nothing here imports torch or transformers.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -115,6 +118,7 @@ class Handlers:
         self.views = ViewHandlers(self.serving)
         self._reason = ReasonApi(self.serving, max_updates_per_s)
         self._export_dirs: deque[Path] = deque()
+        self._latest: dict[str, threading.Event] = {}  # per session: the Stop flag of its newest answer
 
     # ---- chat -----------------------------------------------------------------------------
 
@@ -152,14 +156,24 @@ class Handlers:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         session, stop = admitted
-        keep_open = self.keep_open.get(request)
+        self._latest[session] = stop  # this session's newest answer: only it may fold the chat later
         try:
-            yield from self._stream(engine, question, images, earlier, options, stop, restore, session, words,
-                                    keep_open)
+            try:
+                fold = yield from self._stream(engine, question, images, earlier, options, stop, restore, session,
+                                               words, self.keep_open.get(request))
+            finally:
+                self.runs.end(session, stop)  # the session is free while a short trace stays open
+            if fold is not None:
+                time.sleep(fold[0])
+                if self._latest.get(session) is stop:  # no newer answer drew the chat meanwhile
+                    yield fold[1]
         finally:
-            self.runs.end(session, stop)
+            if self._latest.get(session) is stop:
+                del self._latest[session]
 
     def _stream(self, engine, question, images, earlier, options, stop, restore, session, words, keep_open=False):
+        """Streams one answer; returns (seconds, frame) when its trace must stay open that long, then
+        fold with that frame (None otherwise)."""
         history = history_messages(earlier, words, opened=keep_open)
         live = LiveTurn(question, images, words=words, keep_open=keep_open, min_open_s=MIN_OPEN_S)
         yield history + live.messages(), _box(), gr.skip(), live_status(live)  # sent: the box is free again
@@ -178,14 +192,13 @@ class Handlers:
             records, box = restore
             full = live.error.key == "limit.conversation_full"  # said under the chat too, not only in a toast
             yield history_messages(records, words), box, records, words(live.error.key, **live.error.params) if full else ""
-            return
+            return None
         record = live.record()
         line = " \n".join(filter(None, [turn_line(record, words), self.full_note(record, options, words)]))
-        hold = live.open_for()  # a short trace stays open to be read, then folds (Stop folds it at once)
+        hold = live.open_for()  # a short trace stays open to be read, then folds
         yield history + record.messages(words, opened=hold > 0), gr.skip(), earlier + (record,), line
-        if 0 < hold < float("inf"):
-            stop.wait(hold)
-            yield history + record.messages(words), gr.skip(), earlier + (record,), line  # a client's result
+        # The records are not sent again: a newer answer may have added its turn by then.
+        return (hold, (history + record.messages(words), gr.skip(), gr.skip(), line)) if 0 < hold < math.inf else None
 
     def full_note(self, record: TurnRecord, options: GenerationOptions, words: Words) -> str:
         """The "conversation is full" line once a next turn could not fit: this prompt and answer, a
