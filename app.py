@@ -95,6 +95,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
     parser.add_argument("--feedback", choices=FEEDBACK_MODES, default=_env("FEEDBACK", "on"),
                         help="verdicts and blind votes kept in the data folder: off, on (text only) or with-images")
+    parser.add_argument("--keep-thinking-open", action="store_true",
+                        default=_env("KEEP_THINKING_OPEN", "") not in ("", "0", "false", "no", "off"),
+                        help="traces stay unfolded after the answer (the page's box starts ticked)")
     args = parser.parse_args(argv)
     _check(parser, args)
     return args
@@ -301,7 +304,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     serving = threading.Event()
     demo = build_app(after(serving, engine), info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
                      policy=serving_policy(args), compare_engine=compare_engine(args),
-                     history=HistoryOptions.from_env(share_links=not args.no_share_links).with_feedback(args.feedback))
+                     history=HistoryOptions.from_env(share_links=not args.no_share_links).with_feedback(args.feedback),
+                     keep_thinking_open=args.keep_thinking_open)
     serve(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
           mcp=args.mcp, prevent_thread_lock=True)
     serving.set()

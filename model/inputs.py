@@ -4,7 +4,8 @@
 before any model work when a file, an image, the question or the whole prompt is out of bounds:
 the question's characters and tokens are checked before any image is read, file sizes before an
 image is decoded, and the prompt's tokens plus the answer budget against the model's context
-before anything reaches the model. Without `limits` the `R1V_MAX_*` environment variables apply
+before anything reaches the model; a follow-up whose prompt leaves less than its answer budget plus
+`THINKING_ROOM` of the context is refused as a full conversation. Without `limits` the `R1V_MAX_*` environment variables apply
 (`Limits.from_env()`). Images of earlier turns stay in the prompt, in the turn where they were first
 shown, so follow-ups can refer to them.
 
@@ -25,7 +26,7 @@ import torch
 from model.events import ANSWER_BUDGET_MIN, Request, UserFacingError
 from model.documents import check_pdf_size, is_pdf, render_pdf, split_selection
 from model.images import ImageError, ImageLimits, load_image, tile_images
-from model.limits import Limits
+from model.limits import THINKING_ROOM, Limits, turn_room
 from model.loader import LoadedModel
 from model.prompt import PromptTurn, build_prompt, encode_user_text
 
@@ -159,6 +160,8 @@ def prepare_input(loaded: LoadedModel, request: Request, limits: Limits | None =
     turns.append(PromptTurn(request.question, tuple(counts[used:]), None))
     prompt = build_prompt(loaded.tokenizer, loaded.template, turns, loaded.tokens_per_tile)
     check_prompt_tokens(len(prompt.input_ids), limits)
+    if request.history:
+        check_conversation_room(len(prompt.input_ids), request.options.answer_budget, context_size(loaded))
     check_context(len(prompt.input_ids), request.options.answer_budget, context_size(loaded))
     pixel_values = tiles.pixel_values.to(loaded.device, loaded.model.dtype) if tiles else None
     return PreparedInput(torch.tensor([prompt.input_ids], device=loaded.device), pixel_values, counts, prompt.text)
@@ -174,6 +177,19 @@ def check_prompt_tokens(prompt_tokens: int, limits: Limits) -> None:
         raise UserFacingError(f"The prompt is {prompt_tokens:,} tokens (images included); the limit is "
                               f"{limits.max_prompt_tokens:,}. Use fewer tiles, fewer images or a shorter question.",
                               "limit.prompt_tokens", count=prompt_tokens, limit=limits.max_prompt_tokens)
+
+
+def check_conversation_room(prompt_tokens: int, answer_budget: int, context: int) -> None:
+    """A conversation whose prompt leaves less than `turn_room` of the context is full: say so,
+    rather than let the answer run out of tokens while thinking."""
+    room, needed = context - prompt_tokens, turn_room(answer_budget)
+    if not context or room >= needed:
+        return
+    raise UserFacingError(
+        f"This conversation is full: its prompt is {prompt_tokens:,} of the model's {context:,} tokens of context, "
+        f"leaving {max(room, 0):,}; an answer needs {needed:,} (the answer budget of {answer_budget:,} and "
+        f"{THINKING_ROOM} to think). Start a new conversation.", "limit.conversation_full", prompt=prompt_tokens,
+        context=context, room=max(room, 0), needed=needed, budget=answer_budget, thinking=THINKING_ROOM)
 
 
 def check_context(prompt_tokens: int, answer_budget: int, context: int) -> None:

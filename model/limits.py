@@ -58,3 +58,13 @@ def _positive_int(name: str, raw: str) -> int:
     if value < 1:
         raise ValueError(f"{name} must be at least 1; got {value}.")
     return value
+
+
+# An answer needs room to think besides its answer budget; with less, it runs out while thinking.
+THINKING_ROOM = 64
+
+
+def turn_room(answer_budget: int) -> int:
+    """Tokens of context one more answer needs: its answer budget and THINKING_ROOM to think (a
+    follow-up with less room left is refused as a full conversation, by the page and /reason)."""
+    return answer_budget + THINKING_ROOM

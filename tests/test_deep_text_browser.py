@@ -86,6 +86,9 @@ def assert_whole_and_readable(page, crashed) -> None:
     drawn = page.evaluate(MEASURE)
     assert "END OF THE ANSWER" in drawn["text"] and "END OF THE QUESTION" in drawn["text"]
     assert drawn["text"].count("quoted") >= 2  # the deep quote's last word, in the question and the answer
+    # A short trace stays open a moment after the answer (ui.render.MIN_OPEN_S): open it once folded.
+    page.wait_for_function("() => !document.querySelector('#chat .thought-group [role=button]')"
+                           ".classList.contains('expanded')", timeout=30_000)
     page.locator("#chat .thought-group [role=button]").first.click()  # open the finished thought
     page.wait_for_function("() => document.querySelector('#chat .thought-group').innerText.includes('end of the thinking')")
     for name, tex in FORMULAS.items():  # each formula, in the answer and the question, as its source

@@ -119,7 +119,7 @@ def test_the_sweep_plot_and_table_speak_chinese():
     figure = sweep_plot(rows, words)
     assert figure.axes[0].get_title() == "思考预算扫描" and figure.axes[1].get_xlabel() == "思考预算"
     assert [tick.get_text() for tick in figure.axes[1].get_xticklabels()] == ["0", "不限"]
-    assert sweep_headers(words)[0] == "思考预算" and sweep_table(rows, words)[1][5] == "参照（最大预算）"
+    assert sweep_headers(words)[0] == "思考预算" and sweep_table(rows, words)[1][6] == "参照（最大预算）"
 
 
 def test_a_refused_image_is_explained_in_chinese_to_a_chinese_browser(served, tmp_path):

@@ -330,10 +330,10 @@ def test_a_chinese_page_says_everything_in_chinese_from_the_start(pages, url):
 
 # ---- the same contracts without a browser ------------------------------------------------------
 
-def states(updates) -> dict[str, bool]:
+def states(updates, names=None) -> dict[str, bool]:
     from ui.handlers import BUTTONS
 
-    return {name: update.interactive for name, update in zip(BUTTONS, updates, strict=True)}
+    return {name: update.interactive for name, update in zip(names or BUTTONS, updates, strict=True)}
 
 
 def test_button_states_enable_only_what_can_act():
@@ -358,8 +358,12 @@ def test_idle_buttons_wait_while_the_session_still_runs():
     assert handlers.idle_buttons((), request) == tuple(gr.skip() for _ in BUTTONS)  # a refused Enter
     handlers.runs.end("s1", stop)
     assert not handlers.runs.running("s1")
-    assert states(handlers.idle_buttons(("a turn",), request))["regenerate"] is True
-    assert states(handlers.idle_buttons((), request))["regenerate"] is False
+    idle = handlers.idle_buttons(("a turn",), request)
+    at = BUTTONS.index("sweep_run")
+    assert idle[at] == gr.skip()  # Run sweep follows its question (ui.layout.sweep_ready), not the chat's runs
+    assert states(idle[:at] + idle[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is True
+    no_turns = handlers.idle_buttons((), request)
+    assert states(no_turns[:at] + no_turns[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is False
 
 
 def test_the_banner_gives_its_reason_in_the_page_language():

@@ -7,14 +7,15 @@ import threading
 import gradio as gr
 import pytest
 
-from model.events import (NO_LIMIT, THINKING_BUDGET_MAX, FinishReason, GenerationOptions, Request,
-                          UserFacingError)
+from model.events import (NO_LIMIT, THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, FinishReason,
+                          GenerationOptions, Request, Stats, ThinkingDelta, UserFacingError)
 from model.reasoning import make_tracker
 from model.tiny.puzzles import puzzle_at
 from tests.conftest import slowed, wait_until
 from tests.helpers import collect
 from ui.sweep import (AGREEMENT_STYLE, MAX_BUDGETS, SWEEP_HEADERS, TEXT, Agreement, SweepProgress, SweepRow,
-                      agreement, answers_agree, budget_label, normalise_answer, parse_budgets, progress_text,
+                      agreement, answers_agree, budget_label, forced_part, normalise_answer, parse_budgets,
+                      progress_text,
                       run_sweep, sweep_plot, sweep_table)
 
 GREEDY = dict(temperature=0, repetition_penalty=1.0, max_tiles=4, answer_budget=16)
@@ -134,9 +135,9 @@ def test_table_is_in_budget_order_with_every_column():
     assert [line[0] for line in table] == ["0", "8", TEXT["no_limit"]]
     assert all(len(line) == len(SWEEP_HEADERS) for line in table)
     assert [line[1] for line in table] == [1, 5, 40]
-    assert table[1][4] == "The GPU ran out of memory."
+    assert table[1][5] == "The GPU ran out of memory."
     labels = {kind: style[0] for kind, style in AGREEMENT_STYLE.items()}
-    assert [line[5] for line in table] == [labels[Agreement.DIFFERS], labels[Agreement.NO_ANSWER],
+    assert [line[6] for line in table] == [labels[Agreement.DIFFERS], labels[Agreement.NO_ANSWER],
                                            labels[Agreement.REFERENCE]]
 
 
@@ -250,10 +251,47 @@ def test_an_input_error_ends_the_sweep_with_the_engines_message(tiny_engine):
     engine_error = collect(tiny_engine.stream(Request("What is this?", (bad,))))["errors"][0].message
     assert len(rows) == 1 and rows[0].finish_reason is FinishReason.ERROR
     assert rows[0].error == engine_error and "PDF" in engine_error
-    assert sweep_table(rows)[0][4] == engine_error
+    assert sweep_table(rows)[0][5] == engine_error
 
 
 def test_a_sweep_stopped_before_it_starts_runs_nothing(tiny_engine):
     stop = threading.Event()
     stop.set()
     assert list(run_sweep(tiny_engine, "q", [], [0, 8], GenerationOptions.validated(**GREEDY), stop)) == []
+
+
+# ---- the model's own thinking against the budget -------------------------------------------------
+
+def scripted(*events):
+    class Scripted:
+        def stream(self, request):
+            yield from events
+    return Scripted()
+
+
+def test_the_forced_closing_is_counted_apart_from_the_models_own_thinking():
+    stats = Stats(prompt_tokens=40, image_tiles=(1,), thinking_tokens=26, answer_tokens=3, ttft_s=0.1, thinking_s=0.2,
+                  total_s=0.3, tokens_per_s=90.0, budget_fired=True, finish_reason=FinishReason.BUDGET_THEN_ANSWERED)
+    engine = scripted(ThinkingDelta("a" * 8, 8), BudgetReached(8), ThinkingDelta(" enough.", 26),
+                      AnswerDelta("red", 3), stats, Done(FinishReason.BUDGET_THEN_ANSWERED))
+    rows = list(run_sweep(engine, "q", (), [8], GenerationOptions.validated(seed=1), threading.Event()))[-1].rows
+    assert (rows[0].thinking_tokens, rows[0].own_thinking_tokens, rows[0].forced_tokens) == (26, 8, 18)
+    assert sweep_table(rows)[0][1:3] == [8, 18]
+    assert SWEEP_HEADERS[1:3] == [TEXT["header_thinking"], TEXT["header_forced"]]
+    measured, caps = sweep_plot(rows).axes[0].lines
+    assert list(measured.get_ydata()) == [8] and list(caps.get_ydata()) == [8]
+    assert "forced closing not counted" in caps.get_label()
+
+
+def test_without_the_budget_firing_nothing_is_forced():
+    assert forced_part(30, None) == 0 and forced_part(26, 8) == 18 and forced_part(8, 8) == 0
+
+
+def test_on_the_tiny_model_the_own_thinking_stays_within_each_budget(tiny_engine):
+    image, question = puzzle(3)
+    options = GenerationOptions.validated(**GREEDY)
+    rows = list(run_sweep(tiny_engine, question, [image], [8, 32], options, threading.Event()))[-1].rows
+    for r in rows:
+        assert r.own_thinking_tokens <= r.budget, (r.budget, r.own_thinking_tokens, r.forced_tokens)
+        fired = r.finish_reason is FinishReason.BUDGET_THEN_ANSWERED
+        assert (r.forced_tokens > 0) == fired and r.own_thinking_tokens + r.forced_tokens == r.thinking_tokens

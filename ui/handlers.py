@@ -9,6 +9,8 @@
 - While an answer streams the box stays editable (the next question can be drafted: no later
   update of the run overwrites it); `busy_buttons` / `idle_buttons` enable only the buttons that
   can act (Stop while something runs; Regenerate and Undo once there is a turn).
+- A trace shorter than `render.MIN_OPEN_S` stays open after the answer, then one more frame folds it
+  (unless "Keep thinking open"); the session is free meanwhile, and a newer answer cancels the fold.
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
@@ -20,6 +22,7 @@ Nothing here imports torch or transformers.
 from __future__ import annotations
 
 import logging
+import math
 import shutil
 import tempfile
 import threading
@@ -36,15 +39,18 @@ from ui.api import ReasonApi
 from ui.controls import options_from_controls
 from ui.i18n import Words
 from ui.exports import transcript_html, transcript_zip
-from ui.render import LiveTurn, TurnRecord, finish_words, history_messages, stats_line, tokens_text
+from model.limits import turn_room
+from ui.health import context_tokens
+from ui.render import MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, history_messages, stats_line, tokens_text
 # EngineFactory, ModelInfo and Progress are re-exported: ui.layout, app.py and the tests import them from here.
 from ui.serving import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
                         ServingPolicy, safe_frames)
-from ui.sessions import session_of
+from ui.sessions import SessionChoice, session_of
 from ui.uploads import image_path
 from ui.views import ViewHandlers
 
 log = logging.getLogger(__name__)
+NEXT_QUESTION_TOKENS = 16  # a short follow-up and its role tokens, added to the next prompt
 MAX_EXPORT_DIRS = 64  # transcripts are rewritten after every answer; older folders are removed
 Records = tuple[TurnRecord, ...]  # the session's finished turns (the gr.State value)
 
@@ -91,11 +97,19 @@ def button_states(busy: bool, turns: bool) -> tuple:
     return tuple(gr.Button(interactive=enabled[name]) for name in BUTTONS)
 
 
+def _sweep_left_to_gate(states: tuple) -> tuple:
+    """Idle states, Run sweep left as it is: the page enables it only with a question (ui.layout.sweep_ready)."""
+    at = BUTTONS.index("sweep_run")
+    return states[:at] + (gr.skip(),) + states[at + 1:]
+
+
 class Handlers:
     """The page's event handlers, bound to one model slot."""
 
-    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0, policy: ServingPolicy | None = None):
+    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0, policy: ServingPolicy | None = None,
+                 keep_thinking_open: bool = False):
         self.serving = serving = Serving(slot, policy)
+        self.keep_open = SessionChoice(keep_thinking_open)  # the page's "Keep thinking open" box
         # The shared pieces under the names the handlers below (and older callers) use.
         self.slot, self.policy, self.runs, self.languages = slot, serving.policy, serving.runs, serving.languages
         self.limiter, self.request_log, self.admit = serving.limiter, serving.request_log, serving.admit
@@ -104,6 +118,7 @@ class Handlers:
         self.views = ViewHandlers(self.serving)
         self._reason = ReasonApi(self.serving, max_updates_per_s)
         self._export_dirs: deque[Path] = deque()
+        self._latest: dict[str, threading.Event] = {}  # per session: the Stop flag of its newest answer
 
     # ---- chat -----------------------------------------------------------------------------
 
@@ -141,14 +156,26 @@ class Handlers:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         session, stop = admitted
+        self._latest[session] = stop  # this session's newest answer: only it may fold the chat later
         try:
-            yield from self._stream(engine, question, images, earlier, options, stop, restore, session, words)
+            try:
+                fold = yield from self._stream(engine, question, images, earlier, options, stop, restore, session,
+                                               words, self.keep_open.get(request))
+            finally:
+                self.runs.end(session, stop)  # the session is free while a short trace stays open
+            if fold is not None:
+                time.sleep(fold[0])
+                if self._latest.get(session) is stop:  # no newer answer drew the chat meanwhile
+                    yield fold[1]
         finally:
-            self.runs.end(session, stop)
+            if self._latest.get(session) is stop:
+                del self._latest[session]
 
-    def _stream(self, engine, question, images, earlier, options, stop, restore, session, words):
-        history = history_messages(earlier, words)
-        live = LiveTurn(question, images, words=words)
+    def _stream(self, engine, question, images, earlier, options, stop, restore, session, words, keep_open=False):
+        """Streams one answer; returns (seconds, frame) when its trace must stay open that long, then
+        fold with that frame (None otherwise)."""
+        history = history_messages(earlier, words, opened=keep_open)
+        live = LiveTurn(question, images, words=words, keep_open=keep_open, min_open_s=MIN_OPEN_S)
         yield history + live.messages(), _box(), gr.skip(), live_status(live)  # sent: the box is free again
         request = Request(question=question, images=tuple(images), history=tuple(r.as_turn() for r in earlier),
                           options=options, request_id=uuid.uuid4().hex[:8], stop=stop)
@@ -163,10 +190,26 @@ class Handlers:
         if live.error is not None:  # a toast, not gr.Error: that would also stamp "Error" over the chat
             gr.Warning(words.message(live.error), title=words("warn.could_not_answer"))
             records, box = restore
-            yield history_messages(records, words), box, records, ""
-            return
+            full = live.error.key == "limit.conversation_full"  # said under the chat too, not only in a toast
+            yield history_messages(records, words), box, records, words(live.error.key, **live.error.params) if full else ""
+            return None
         record = live.record()
-        yield history + record.messages(words), gr.skip(), earlier + (record,), turn_line(record, words)
+        line = " \n".join(filter(None, [turn_line(record, words), self.full_note(record, options, words)]))
+        hold = live.open_for()  # a short trace stays open to be read, then folds
+        yield history + record.messages(words, opened=hold > 0), gr.skip(), earlier + (record,), line
+        # The records are not sent again: a newer answer may have added its turn by then.
+        return (hold, (history + record.messages(words), gr.skip(), gr.skip(), line)) if 0 < hold < math.inf else None
+
+    def full_note(self, record: TurnRecord, options: GenerationOptions, words: Words) -> str:
+        """The "conversation is full" line once a next turn could not fit: this prompt and answer, a
+        short question, an answer budget and room to think, against the served model's context."""
+        context = self.slot.info.context_tokens or context_tokens(self.slot.engine)
+        prompt = record.stats.get("prompt_tokens")
+        if not context or prompt is None:
+            return ""
+        next_prompt = prompt + record.stats.get("answer_tokens", 0) + NEXT_QUESTION_TOKENS
+        needed = turn_room(options.answer_budget)
+        return words("chat.full", needed=needed, context=context) if context - next_prompt < needed else ""
 
     def _frames(self, events: Iterator[Event], live: LiveTurn) -> Iterator[LiveTurn]:
         return safe_frames(events, live, self.max_updates_per_s)
@@ -183,7 +226,7 @@ class Handlers:
         refused while answering ends before the answer it was refused for)."""
         if self.runs.running(session_of(request) or ""):
             return tuple(gr.skip() for _ in BUTTONS)
-        return button_states(busy=False, turns=bool(records))
+        return _sweep_left_to_gate(button_states(busy=False, turns=bool(records)))
 
     def last_stats(self, records: Records, request: gr.Request = None) -> str:
         """The stats line of the conversation's last turn ("" without one, or when it kept none)."""
@@ -193,7 +236,10 @@ class Handlers:
     @staticmethod
     def cleared_buttons():
         """After Clear, which cancels any run: nothing to regenerate, undo or clear."""
-        return button_states(busy=False, turns=False)
+        return _sweep_left_to_gate(button_states(busy=False, turns=False))
+
+    def choose_keep_open(self, keep: bool, request: gr.Request = None) -> None:
+        self.keep_open.choose(request, keep)
 
     def stop(self, request: gr.Request = None) -> None:
         session = session_of(request)

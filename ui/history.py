@@ -90,9 +90,9 @@ class RestoredTurn(TurnRecord):
     missing_images: tuple[str, ...] = ()
     signature: str = ""
 
-    def messages(self, words: Words = EN, block: Block = text_block) -> list[dict]:
+    def messages(self, words: Words = EN, block: Block = text_block, opened: bool = False) -> list[dict]:
         gone = [{"role": "user", "content": text_block(words("history.image_gone"))} for _ in self.missing_images]
-        return gone + TurnRecord.messages(self, words, block)
+        return gone + TurnRecord.messages(self, words, block, opened)
 
 
 def turn_to_dict(record: TurnRecord, settings: Mapping[str, Any] | None = None, signature: str = "") -> dict:

@@ -82,10 +82,11 @@ def page_head() -> str:
 def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_concurrency: int = 4,
               max_queue: int | None = 64, max_updates_per_s: float = 15.0,
               start_loading: bool = True, policy: ServingPolicy | None = None,
-              compare_engine: Engine | None = None, history: HistoryOptions | None = None) -> gr.Blocks:
+              compare_engine: Engine | None = None, history: HistoryOptions | None = None,
+              keep_thinking_open: bool = False) -> gr.Blocks:
     slot = ModelSlot(engine, info)
     history = history or HistoryOptions.from_env()
-    handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy)
+    handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy, keep_thinking_open=keep_thinking_open)
     with gr.Blocks(title=TITLE) as demo:
         header = _header(slot)
         records = gr.State(())
@@ -105,6 +106,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
                         evaluation = evaluate_view()
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 controls = _settings(info.defaults)
+                _keep_open_box(handlers, keep_thinking_open)
                 exports = _export_buttons()
                 share = history_view.share_controls(history)
         chat.update(_chat_extras(info, chat["box"]))
@@ -114,6 +116,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         switched = history_view.wire_history(demo, kept, chat, controls, records, saved, share, answered)
         _wire_switched(handlers, switched, chat, exports, records, buttons)
         _wire_views(handlers, chat, sweep, controls, buttons, records)
+        _gate_sweep(sweep, [answered["sent"], answered["regenerated"], answered["undone"], answered["cleared"],
+                            *switched, sweep["swept"]])
         wire_evaluate(handlers, evaluation, controls)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
         _settings_follow_tabs(compare_tab, (chat_tab, sweep_tab, evaluate_tab))
@@ -190,6 +194,10 @@ def _chat_extras(info: ModelInfo, box: gr.MultimodalTextbox) -> dict[str, Any]:
 SWEEP_BUDGETS = {True: "0, 8, 32, no limit", False: "0, 256, 1k, 4k, no limit"}
 
 
+# Pixels, not shares: each column holds its longest header word at 390 px too (the table scrolls).
+SWEEP_COLUMN_WIDTHS = ["84px", "84px", "84px", "84px", "76px", "150px", "130px", "220px"]
+
+
 def _sweep_view(info: ModelInfo) -> dict[str, Any]:
     gr.Markdown(LABEL("sweep.intro"))
     with gr.Row(equal_height=False):
@@ -200,12 +208,12 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
             budgets = gr.Textbox(SWEEP_BUDGETS[info.is_tiny], label=LABEL("sweep.budgets"),
                                  info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
             with gr.Row():
-                run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run")
+                run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run", interactive=False)
                 stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="sweep-stop", interactive=False)
     progress = gr.HTML("", elem_id="sweep-progress")
     table = gr.Dataframe(label=LABEL("sweep.table"), interactive=False, wrap=True, elem_id="sweep-table",
-                         column_widths=["11%", "10%", "10%", "8%", "21%", "16%", "24%"])
-    plot = gr.Plot(label=LABEL("sweep.plot"), elem_id="sweep-plot")
+                         column_widths=SWEEP_COLUMN_WIDTHS)
+    plot = gr.Plot(label=LABEL("sweep.plot"), elem_id="sweep-plot")  # its badge gets a band: assets/style.css
     return dict(image=image, question=question, budgets=budgets, run=run, stop=stop, progress=progress,
                 table=table, plot=plot)
 
@@ -223,9 +231,32 @@ def _wire_views(handlers: Handlers, chat: dict, sweep: dict, controls: list, but
     swept = started.then(handlers.views.sweep, [sweep["image"], sweep["question"], sweep["budgets"], *controls],
                          [sweep["progress"], sweep["table"], sweep["plot"]], api_name="sweep", preprocess=False,
                          api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
-    swept.then(handlers.idle_buttons, [records], buttons, queue=False, show_progress="hidden",
-               api_visibility="private")
+    sweep["swept"] = swept.then(handlers.idle_buttons, [records], buttons, queue=False, show_progress="hidden",
+                                api_visibility="private")
     sweep["stop"].click(handlers.stop, None, None, queue=False, api_visibility="private")
+
+
+def sweep_ready(image: str | None, question: str | None) -> Any:
+    """Run sweep can act only with a question (the image is optional, as for a chat answer)."""
+    return gr.Button(interactive=bool((question or "").strip()))
+
+
+def _gate_sweep(sweep: dict, idle_events: list) -> None:
+    """After the question changes, and after every event that sets the buttons idle, Run sweep
+    follows `sweep_ready` (button_states alone would enable it with an empty question)."""
+    gate = dict(fn=sweep_ready, inputs=[sweep["image"], sweep["question"]], outputs=[sweep["run"]], queue=False,
+                show_progress="hidden", api_visibility="private")
+    sweep["question"].change(**gate)
+    for event in idle_events:
+        event.then(**gate)
+
+
+def _keep_open_box(handlers: Handlers, default: bool) -> gr.Checkbox:
+    """"Keep thinking open": remembered per session by the handlers (default: --keep-thinking-open)."""
+    box = gr.Checkbox(value=default, label=LABEL("settings.keep_thinking_open"),
+                      info=LABEL("settings.keep_thinking_open.info"), elem_id="keep-thinking-open")
+    box.change(handlers.choose_keep_open, box, None, queue=False, api_visibility="private", show_progress="hidden")
+    return box
 
 
 def _settings(defaults: GenerationOptions) -> list[gr.components.Component]:

@@ -19,6 +19,7 @@ Nothing here imports Gradio, torch or the engine; time comes from the `clock` pa
 """
 from __future__ import annotations
 
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ __all__ = ["CHATBOT_OPTIONS", "LATEX_DELIMITERS", "markdown_to_html", "shown"]  
 
 Clock = Callable[[], float]
 MAX_UPDATES_PER_S = 15.0
+# The live trace stays open at least this long after its first text (and until the answer has
+# begun), so a trace of a fraction of a second can still be read before it folds.
+MIN_OPEN_S = 2.5
 
 # Shown in the chat under an answer that did not end normally.
 _ENDING_NOTES = {FinishReason.ANSWER_BUDGET, FinishReason.THINKING_UNFINISHED, FinishReason.STOPPED,
@@ -110,8 +114,12 @@ def user_messages(question: str, images: Sequence[str], block: Block = text_bloc
     return messages
 
 
-def thought_message(thinking: str, title: str, done: bool, block: Block = text_block) -> dict:
-    metadata = {"title": title, "status": "done" if done else "pending"}
+def thought_message(thinking: str, title: str, done: bool, block: Block = text_block, opened: bool = False) -> dict:
+    """A thought bubble: "pending" (open, spinner) while thinking; once done, "done" folds it, and
+    `opened` leaves the status out, which Gradio shows open without a spinner."""
+    metadata = {"title": title}
+    if not (done and opened):
+        metadata["status"] = "done" if done else "pending"
     return {"role": "assistant", "content": block(thinking), "metadata": metadata}
 
 
@@ -149,26 +157,33 @@ class TurnRecord:
         ended = self.finish_reason if not self.answer else None
         return thought_title(self.thought_s, self.thinking_tokens, self.budget_fired, ended, words)
 
-    def messages(self, words: Words = EN, block: Block = text_block) -> list[dict]:
+    def messages(self, words: Words = EN, block: Block = text_block, opened: bool = False) -> list[dict]:
         out = user_messages(self.question, self.images, block)
         if thought_shown(self.thinking, True):
-            out.append(thought_message(self.thinking, self.title(words), True, block))
+            out.append(thought_message(self.thinking, self.title(words), True, block, opened))
         if self.answer or self.finish_reason in _ENDING_NOTES:
             out.append(answer_message(self.answer, self.finish_reason, words, block))
         return out
 
 
-def history_messages(records: Iterable[TurnRecord], words: Words = EN, block: Block = text_block) -> list[dict]:
-    return [message for record in records for message in record.messages(words, block)]
+def history_messages(records: Iterable[TurnRecord], words: Words = EN, block: Block = text_block,
+                     opened: bool = False) -> list[dict]:
+    return [message for record in records for message in record.messages(words, block, opened)]
 
 
 # ---- the turn being answered -------------------------------------------------------------------
 
 class LiveTurn:
-    """Accumulates one answer's events; `messages()` draws it."""
+    """Accumulates one answer's events; `messages()` draws it.
 
-    def __init__(self, question: str, images: Sequence[str], clock: Clock = time.monotonic, words: Words = EN):
+    The bubble stays open while thinking and, once the answer has begun, until `min_open_s` after
+    the first thinking text (`open_for()` says how much longer; the chat passes MIN_OPEN_S); with
+    `keep_open`, for good."""
+
+    def __init__(self, question: str, images: Sequence[str], clock: Clock = time.monotonic, words: Words = EN,
+                 keep_open: bool = False, min_open_s: float = 0.0):
         self.question, self.images, self.clock, self.words = question, tuple(images), clock, words
+        self.keep_open, self.min_open_s = keep_open, min_open_s
         self.status = words("status.waiting")
         self.thinking, self.answer = "", ""
         self._thinking_queue: list[str] = []
@@ -230,6 +245,14 @@ class LiveTurn:
         tokens = self.thinking_tokens + self.answer_tokens
         return (tokens - 1) / elapsed if elapsed > 0 and tokens > 1 else None
 
+    def open_for(self) -> float:
+        """Seconds the trace must still stay open: inf with keep-open, 0 once it may fold."""
+        if self.keep_open:
+            return math.inf
+        if self.thinking_started is None:
+            return 0.0
+        return max(0.0, self.thinking_started + self.min_open_s - self.clock())
+
     def _thinking_elapsed(self) -> float:
         return self.clock() - self.thinking_started if self.thinking_started is not None else 0.0
 
@@ -260,7 +283,7 @@ class LiveTurn:
         done = self.thought_s is not None
         out = user_messages(self.question, self.images)
         if thought_shown(self.thinking, done):
-            out.append(thought_message(self.thinking, self.title, done))
+            out.append(thought_message(self.thinking, self.title, done, opened=done and self.open_for() > 0))
         if self.answer or (self.finish in _ENDING_NOTES):
             out.append(answer_message(self.answer, self.finish, self.words))
         return out

@@ -3,6 +3,7 @@
 - `SessionRuns`: at most one running answer (or sweep) per session; `stop(session)` sets its flag.
 - `SessionLanguages`: the language a session picked, else the browser's (Accept-Language); at most
   `max_sessions` choices are kept, the oldest forgotten first.
+- `SessionChoice`: a yes/no page setting a session picked (e.g. "Keep thinking open"), else the default.
 - `session_of(request)`: Gradio's session hash, or None outside a page session.
 """
 from __future__ import annotations
@@ -76,3 +77,27 @@ class SessionLanguages:
 
     def words(self, request: Any) -> Words:
         return Words(self.lang(request))
+
+
+class SessionChoice:
+    """One yes/no page setting per session (e.g. "Keep thinking open"), else `default`; at most
+    `max_sessions` choices are kept, the oldest forgotten first."""
+
+    def __init__(self, default: bool, max_sessions: int = 10_000):
+        self.default, self.max_sessions = default, max_sessions
+        self._chosen: OrderedDict[str, bool] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def choose(self, request: Any, value: bool) -> None:
+        session = session_of(request)
+        if not session:
+            return
+        with self._lock:
+            self._chosen.pop(session, None)
+            self._chosen[session] = bool(value)
+            while len(self._chosen) > self.max_sessions:
+                self._chosen.popitem(last=False)
+
+    def get(self, request: Any) -> bool:
+        with self._lock:
+            return self._chosen.get(session_of(request) or "", self.default)

@@ -33,7 +33,7 @@ from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Iterator, Protocol, Sequence, Union
 
-from model.events import (NO_LIMIT, SEED_MAX, THINKING_BUDGET_MAX, AnswerDelta, Done, Error, Event,
+from model.events import (NO_LIMIT, SEED_MAX, THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, Event,
                           FinishReason, GenerationOptions, Request, Stats, Status, ThinkingDelta,
                           UserFacingError)
 from ui.i18n import EN, Words
@@ -52,7 +52,7 @@ TEXT = {key.removeprefix("sweep."): text for key, text in EN_TEXTS.items() if ke
 # Words accepted for "no limit" besides TEXT["no_limit"] (the page is English and Chinese).
 NO_LIMIT_WORDS = ("no limit", "unlimited", "none", "∞", "不限", "无限制")
 
-HEADER_KEYS = ("header_budget", "header_thinking", "header_answer_tokens", "header_seconds", "header_ended",
+HEADER_KEYS = ("header_budget", "header_thinking", "header_forced", "header_answer_tokens", "header_seconds", "header_ended",
                "header_agreement", "header_answer")
 SWEEP_HEADERS = [TEXT[key] for key in HEADER_KEYS]
 
@@ -115,7 +115,11 @@ def budget_label(budget: int, words: Words = EN) -> str:
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One finished (or stopped, or failed) run of the sweep."""
+    """One finished (or stopped, or failed) run of the sweep.
+
+    `thinking_tokens` is the engine's count, which includes the closing forced when the budget fired
+    (hand-over words and `</think>`); `forced_tokens` is that forced part, so `own_thinking_tokens`
+    is what the model thought itself: the number held against the budget."""
 
     budget: int
     answer: str
@@ -125,6 +129,11 @@ class SweepRow:
     finish_reason: FinishReason
     error: str = ""
     seed: int = -1
+    forced_tokens: int = 0
+
+    @property
+    def own_thinking_tokens(self) -> int:
+        return self.thinking_tokens - self.forced_tokens
 
 
 @dataclass(frozen=True)
@@ -155,9 +164,12 @@ class _RunState:
     stats: Stats | None = None
     error: Error | None = None
     finish: FinishReason | None = None
+    fired_at: int | None = None  # the model's own thinking tokens when the budget fired
 
     def apply(self, event: Event) -> None:
-        if isinstance(event, ThinkingDelta):
+        if isinstance(event, BudgetReached):
+            self.fired_at = event.thinking_tokens
+        elif isinstance(event, ThinkingDelta):
             self.thinking_tokens = event.tokens
         elif isinstance(event, AnswerDelta):
             self.answer.append(event.text)
@@ -174,14 +186,20 @@ class _RunState:
 
     def row(self) -> SweepRow:
         stats = self.stats
+        thinking = stats.thinking_tokens if stats else self.thinking_tokens
         return SweepRow(
-            budget=self.budget, answer="".join(self.answer).strip(),
-            thinking_tokens=stats.thinking_tokens if stats else self.thinking_tokens,
+            budget=self.budget, answer="".join(self.answer).strip(), thinking_tokens=thinking,
+            forced_tokens=forced_part(thinking, self.fired_at),
             answer_tokens=stats.answer_tokens if stats else self.answer_tokens,
             seconds=stats.total_s if stats else 0.0,
             finish_reason=self.finish or (stats.finish_reason if stats else FinishReason.STOPPED),
             error=self.error.message if self.error else "", seed=stats.seed if stats else -1,
         )
+
+
+def forced_part(thinking_tokens: int, fired_at: int | None) -> int:
+    """Of `thinking_tokens` (the engine's count), those forced after the budget fired at `fired_at`."""
+    return max(0, thinking_tokens - fired_at) if fired_at is not None else 0
 
 
 def run_sweep(engine: Engine, question: str, images: Sequence[ImageSource], budgets: Iterable[int],
@@ -306,7 +324,8 @@ def _shortened(text: str) -> str:
 
 def sweep_table(rows: Sequence[SweepRow], words: Words = EN) -> list[list]:
     """Rows for a gr.Dataframe with `sweep_headers(words)`, in budget order."""
-    return [[budget_label(row.budget, words), row.thinking_tokens, row.answer_tokens, round(row.seconds, 2),
+    return [[budget_label(row.budget, words), row.own_thinking_tokens, row.forced_tokens, row.answer_tokens,
+             round(row.seconds, 2),
              row.error or finish_words(row.finish_reason, words), words(f"sweep.agree.{agrees.value}"),
              _shortened(row.answer)]
             for row, agrees in _by_budget(rows)]
@@ -341,10 +360,10 @@ def _draw_plot(rows: Sequence[SweepRow], words: Words) -> "Figure":
     figure = Figure(figsize=(6.4, 5.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
     tokens_axes, seconds_axes = figure.subplots(2, 1, sharex=True)
-    _plot_series(tokens_axes, ordered, [row.thinking_tokens for row, _ in ordered], words("sweep.axis_thinking"),
-                 words)
+    own = [row.own_thinking_tokens for row, _ in ordered]  # held against the dashed budget line
+    _plot_series(tokens_axes, ordered, own, words("sweep.axis_thinking"), words)
     _plot_series(seconds_axes, ordered, [row.seconds for row, _ in ordered], words("sweep.axis_seconds"), words)
-    _plot_caps(tokens_axes, ordered, top=max(row.thinking_tokens for row in rows), label=words("sweep.budget_cap"))
+    _plot_caps(tokens_axes, ordered, top=max(own), label=words("sweep.budget_cap"))
     seconds_axes.set_xticks(range(len(ordered)), [budget_label(row.budget, words) for row, _ in ordered])
     seconds_axes.set_xlabel(words("sweep.axis_budget"))
     tokens_axes.set_title(words("sweep.plot_title"))

@@ -4,7 +4,7 @@ EN_TEXTS: dict[str, str] = {
     # header
     "title": "Skywork R1V · visual reasoning demo",
     "intro": ("Add one or more images (drop, paste or attach), ask a question and watch the model think "
-              "before it answers. The reasoning trace folds away once the answer starts."),
+              "before it answers. The reasoning trace folds away a moment after the answer starts."),
     "tiny_banner": ("⚠️ **This is a tiny demo model trained on synthetic puzzles, not Skywork R1V.** It only "
                     "knows four kinds of puzzle (counting shapes, the tallest or shortest bar, adding dice, "
                     "the odd one out); on anything else its answers are meaningless."),
@@ -127,7 +127,8 @@ EN_TEXTS: dict[str, str] = {
     "sweep.bad_entry": "“{entry}” is not a thinking budget: use whole numbers from 0 to {max:,} (1k = 1024) or “no limit”.",
     "sweep.too_many": "A sweep takes at most {max_count} budgets; got {count}.",
     "sweep.header_budget": "Thinking budget",
-    "sweep.header_thinking": "Thinking tokens",
+    "sweep.header_thinking": "Own thinking tokens",
+    "sweep.header_forced": "Forced closing tokens",
     "sweep.header_answer_tokens": "Answer tokens",
     "sweep.header_seconds": "Seconds",
     "sweep.header_ended": "Ended",
@@ -135,9 +136,9 @@ EN_TEXTS: dict[str, str] = {
     "sweep.header_answer": "Answer",
     "sweep.plot_title": "Thinking budget sweep",
     "sweep.axis_budget": "Thinking budget",
-    "sweep.axis_thinking": "Thinking tokens",
+    "sweep.axis_thinking": "Own thinking tokens",
     "sweep.axis_seconds": "Seconds",
-    "sweep.budget_cap": "budget",
+    "sweep.budget_cap": "budget (forced closing not counted)",
     "sweep.progress_running": "Budget {budget} ({number} of {total}): {tokens} thinking tokens so far…",
     "sweep.progress_done": "Done: {count} budgets answered.",
     "sweep.progress_stopped": "Stopped after {count} of {total} budgets.",
@@ -166,6 +167,13 @@ EN_TEXTS: dict[str, str] = {
                       "is {needed:,} tokens; the limit is the model's context of {context:,} tokens. Lower the "
                       "answer budget to at most {room:,} tokens, use fewer tiles or images, or start a new "
                       "conversation."),
+    "limit.conversation_full": ("This conversation is full: its prompt is {prompt:,} of the model's {context:,} "
+                                "tokens of context, leaving {room:,}; an answer needs {needed:,} (the answer budget "
+                                "and {thinking} tokens to think). Press Clear to start a new conversation."),
+    "chat.full": ("**This conversation is full**: a next question would leave the model less than the {needed:,} "
+                  "tokens an answer needs of its {context:,}-token context. Press **Clear** to start a new one."),
+    "settings.keep_thinking_open": "Keep thinking open",
+    "settings.keep_thinking_open.info": "Leave each trace unfolded after the answer (for reading it aloud).",
     "image.unreadable_file": "{name} could not be read ({reason}).",
     "image.empty": "{name} is not a readable image: the file is empty (0 bytes).",
     "image.unreadable": "{name} is not a readable image. Supported formats: {formats}.",
@@ -362,6 +370,10 @@ EN_TEXTS: dict[str, str] = {
     "advice.http": ('Upload a file first (POST /gradio_api/upload) and send the path it returns as {"path": ..., '
                     '"meta": {"_type": "gradio.FileData"}}; or send a public https: URL or a data: URL.'),
     "advice.mcp": "Send images as data: URLs (data:image/png;base64,...) or public https: URLs.",
+    "limit.conversation_full.api": ("conversation is full: the prompt (history and images included) is {prompt:,} "
+                                    "tokens of the model's {context:,}-token context, leaving {room:,}; an answer "
+                                    "needs {needed:,} (answer_budget {budget:,} + {thinking} to think). Send fewer "
+                                    "history turns or images, a smaller answer_budget, or an empty history."),
     "limit.turns.api": "history holds {count} earlier turns; the limit is {limit}. Send at most the {limit} latest.",
     "warn.no_question.api": "question is empty: send the question as text.",
     "error.url_unreachable": ("The image at {url} could not be fetched: the name does not resolve or its server did "

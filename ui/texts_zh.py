@@ -3,7 +3,7 @@
 ZH_TEXTS: dict[str, str] = {
     # header
     "title": "Skywork R1V · 视觉推理演示",
-    "intro": "添加一张或多张图片（拖放、粘贴或附加），提出问题，看模型先思考再作答。开始作答后，推理过程会自动折叠。",
+    "intro": "添加一张或多张图片（拖放、粘贴或附加），提出问题，看模型先思考再作答。开始作答片刻后，推理过程会自动折叠。",
     "tiny_banner": ("⚠️ **这是一个在合成谜题上训练的微型演示模型，不是 Skywork R1V。** 它只会四类谜题"
                     "（数形状、找最高或最矮的柱子、骰子求和、找不同）；其他问题的回答没有意义。"),
     "language": "语言",
@@ -119,7 +119,8 @@ ZH_TEXTS: dict[str, str] = {
     "sweep.bad_entry": "“{entry}”不是有效的思考预算：请使用 0 到 {max:,} 的整数（1k = 1024）或“不限”。",
     "sweep.too_many": "一次扫描最多 {max_count} 个预算；收到 {count} 个。",
     "sweep.header_budget": "思考预算",
-    "sweep.header_thinking": "思考 token 数",
+    "sweep.header_thinking": "模型自身思考 token 数",
+    "sweep.header_forced": "强制收尾 token 数",
     "sweep.header_answer_tokens": "回答 token 数",
     "sweep.header_seconds": "秒",
     "sweep.header_ended": "结束方式",
@@ -127,9 +128,9 @@ ZH_TEXTS: dict[str, str] = {
     "sweep.header_answer": "答案",
     "sweep.plot_title": "思考预算扫描",
     "sweep.axis_budget": "思考预算",
-    "sweep.axis_thinking": "思考 token 数",
+    "sweep.axis_thinking": "模型自身思考 token 数",
     "sweep.axis_seconds": "秒",
-    "sweep.budget_cap": "预算",
+    "sweep.budget_cap": "预算（不计强制收尾）",
     "sweep.progress_running": "预算 {budget}（第 {number} 个，共 {total} 个）：已思考 {tokens} 个 token…",
     "sweep.progress_done": "完成：已在 {count} 个预算下作答。",
     "sweep.progress_stopped": "已停止：完成了 {total} 个预算中的 {count} 个。",
@@ -156,6 +157,12 @@ ZH_TEXTS: dict[str, str] = {
     "limit.context": ("提示（{prompt:,} 个 token，含图片）加上回答预算（{budget:,} 个 token）共 {needed:,} 个 token；"
                       "上限是模型的上下文长度 {context:,} 个 token。请把回答预算降到最多 {room:,} 个 token，"
                       "或减少切块和图片，或开始新的对话。"),
+    "limit.conversation_full": ("这段对话已满：提示占模型 {context:,} 个 token 上下文中的 {prompt:,} 个，只剩 {room:,} 个；"
+                                "一次回答需要 {needed:,} 个（回答预算加 {thinking} 个思考 token）。请按“清空”开始新的对话。"),
+    "chat.full": ("**这段对话已满**：再问一个问题，模型 {context:,} 个 token 的上下文将不足一次回答所需的 {needed:,} 个。"
+                  "请按 **清空** 开始新的对话。"),
+    "settings.keep_thinking_open": "思考过程保持展开",
+    "settings.keep_thinking_open.info": "回答后不折叠思考过程（便于朗读讲解）。",
     "image.unreadable_file": "无法读取 {name}（{reason}）。",
     "image.empty": "{name} 不是可读取的图片：文件为空（0 字节）。",
     "image.unreadable": "{name} 不是可读取的图片。支持的格式：{formats}。",
@@ -331,6 +338,9 @@ ZH_TEXTS: dict[str, str] = {
     "advice.http": ('请先上传文件（POST /gradio_api/upload），再以 {"path": ..., "meta": {"_type": "gradio.FileData"}} '
                     '发送它返回的路径；或发送公网 https: URL 或 data: URL。'),
     "advice.mcp": "请以 data: URL（data:image/png;base64,...）或公网 https: URL 发送图片。",
+    "limit.conversation_full.api": ("conversation is full：提示（含 history 与图片）占模型 {context:,} 个 token 上下文中的 "
+                                    "{prompt:,} 个，只剩 {room:,} 个；一次回答需要 {needed:,} 个（answer_budget {budget:,} "
+                                    "加 {thinking} 个思考 token）。请减少 history 轮数或图片、调小 answer_budget，或发送空 history。"),
     "limit.turns.api": "history 含有 {count} 轮之前的对话；上限是 {limit} 轮。请最多发送最近的 {limit} 轮。",
     "warn.no_question.api": "question 为空：请以文本发送问题。",
     "error.url_unreachable": "无法获取位于 {url} 的图片：域名无法解析，或其服务器没有返回图片。请检查 URL，或以 data: URL 或上传文件发送图片。",
