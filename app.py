@@ -5,7 +5,7 @@ R1V_PORT=7861); a flag on the command line wins. `--host` also honours GRADIO_SE
 Without `--model`, the model is chosen from the GPUs present (`registry.pick_default`): the bundled
 tiny model on a machine without a GPU, which the log and the page's banner say.
 
-`build_app(...)` and `serve(demo, ...)` (from ui.layout) are what tests import; `main()` is what
+`build_app(...)` and `serve(demo, ...)` (from ui.page.layout) are what tests import; `main()` is what
 `python app.py` runs: the same two.
 """
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Any, Callable, Sequence
 from model import registry
 from model.events import Status, UserFacingError
 from model.limits import Limits
-from ui import zerogpu
-from ui.handlers import ModelInfo, ServingPolicy
-from ui.history import FEEDBACK_MODES, HistoryOptions
-from ui.layout import build_app, serve
-from ui.settings import served_defaults
-from ui.zerogpu import ZeroGPUEngine
+from ui.serving import zerogpu
+from ui.page.handlers import ModelInfo, ServingPolicy
+from ui.store.history import FEEDBACK_MODES, HistoryOptions
+from ui.page.layout import build_app, serve
+from ui.serving.settings import served_defaults
+from ui.serving.zerogpu import ZeroGPUEngine
 
 log = logging.getLogger("r1v")
 
@@ -132,7 +132,7 @@ def _check(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if flag == "--endpoint" and args.backend == "openai" and not endpoint:
             parser.error("--backend openai needs --endpoint URL (or R1V_ENDPOINT)")
         if endpoint and (flag == "--compare-endpoint" or args.backend == "openai"):
-            from model.remote import normalise_endpoint
+            from model.remote.engine import normalise_endpoint
 
             try:
                 normalise_endpoint(endpoint)
@@ -155,7 +155,7 @@ def compare_engine(args: argparse.Namespace):
     """The Compare tab's second backend (--compare-endpoint), or None."""
     if not args.compare_endpoint:
         return None
-    from model.remote import RemoteEngine
+    from model.remote.engine import RemoteEngine
 
     return RemoteEngine(args.compare_endpoint, timeout_s=args.timeout, max_seconds=args.max_seconds,
                         budget_mode=args.budget_mode)
@@ -203,9 +203,9 @@ def engine_factory(spec: registry.ModelSpec, max_seconds: float, quantization: s
     """(progress) -> LocalEngine; run by the page in a background thread."""
 
     def load_engine(progress: Callable[[str], None]):
-        from model.engine import LocalEngine
-        from model.fastpath import setup_fast_path
-        from model.loader import load
+        from model.local.engine import LocalEngine
+        from model.local.fastpath import setup_fast_path
+        from model.local.loader import load
 
         loaded = load(spec, quantization=quantization, progress=progress)
         fast = setup_fast_path(loaded, fast_path, compile, progress)
@@ -222,9 +222,9 @@ def zero_gpu_engine(spec: registry.ModelSpec, max_seconds: float):
 
     import torch
 
-    from model.engine import LocalEngine
-    from model.fastpath import zero_gpu_fast_path
-    from model.loader import load
+    from model.local.engine import LocalEngine
+    from model.local.fastpath import zero_gpu_fast_path
+    from model.local.loader import load
 
     loaded = load(spec, device="cuda" if torch.cuda.is_available() else "cpu")
     return ZeroGPUEngine(LocalEngine(loaded, max_seconds=max_seconds, fast=zero_gpu_fast_path()), spaces)
@@ -234,7 +234,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
     """(progress) -> RemoteEngine over the OpenAI-compatible server at --endpoint."""
 
     def connect(progress: Callable[[str], None]):
-        from model.remote import RemoteEngine
+        from model.remote.engine import RemoteEngine
 
         engine = RemoteEngine(args.endpoint, model=args.model, timeout_s=args.timeout,
                               max_seconds=args.max_seconds, budget_mode=args.budget_mode)
@@ -294,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
     if args.plan:  # before anything is loaded or served
-        from model.plan_facts import run_plan
+        from model.plan.facts import run_plan
 
         raise SystemExit(run_plan(choose_model(args.model)[0], args.quantization))
     if args.backend == "openai":

@@ -1,9 +1,9 @@
-/* R1V demo page script (loaded in <head> by ui/layout.py; window.R1V_NAMES holds the texts).
+/* R1V demo page script (loaded in <head> by ui/page/layout.py; window.R1V_NAMES holds the texts).
  * - Fits the chat to the window: the chat takes the height left once the header above it and the
  *   box, buttons and stats line below it are placed, so the question box and Send stay on screen.
  * - Names the controls Gradio leaves unnamed or alike: each slider's reset button names its slider,
  *   the export buttons say what they download, the example cards say they are examples.
- * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/layout.py).
+ * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/page/layout.py).
  */
 (() => {
   const MIN_CHAT_PX = 280;

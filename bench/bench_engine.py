@@ -19,10 +19,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.engine import LocalEngine  # noqa: E402
+from model.local.engine import LocalEngine  # noqa: E402
 from model.events import GenerationOptions, Request, Stats  # noqa: E402
-from model.inputs import prepare_input  # noqa: E402
-from model.loader import load  # noqa: E402
+from model.inputs.assemble import prepare_input  # noqa: E402
+from model.local.loader import load  # noqa: E402
 from model.registry import resolve  # noqa: E402
 from model.tiny.evaluate import _png  # noqa: E402
 from model.tiny.puzzles import generate  # noqa: E402

@@ -1,4 +1,4 @@
-"""What each file format costs before the model sees it: `model.inputs.load_sources` on the same
+"""What each file format costs before the model sees it: `model.inputs.assemble.load_sources` on the same
 photo saved as PNG, JPEG, WebP, AVIF and HEIC, and as a one-page and a four-page PDF (pages
 rendered by PDFium at 144 dpi), in one process. Prints the median milliseconds per file and the
 ratio to PNG; exits 0.
@@ -19,8 +19,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.images import pillow_heif  # noqa: E402,F401 (registers HEIF with Pillow)
-from model.inputs import load_sources  # noqa: E402
+from model.inputs.images import pillow_heif  # noqa: E402,F401 (registers HEIF with Pillow)
+from model.inputs.assemble import load_sources  # noqa: E402
 from model.limits import Limits  # noqa: E402
 
 

@@ -1,7 +1,7 @@
 """Decode speed against the memory-bandwidth limit, with random weights: no download.
 
 Builds a registry model's real configuration (`--shape r1v3-38b`, from its published config.json
-fields through model/checkpoint.py; `--shape tiny`, the bundled checkpoint's config) on the meta
+fields through model/local/checkpoint.py; `--shape tiny`, the bundled checkpoint's config) on the meta
 device, materialises it on the device (`to_empty` + transformers' own weight init) in bf16 on CUDA
 (fp32 on CPU), and measures in one run:
   1. the device's copy bandwidth (device-to-device copy of a large buffer; a host memcpy on CPU),
@@ -46,12 +46,12 @@ from transformers import InternVLForConditionalGeneration  # noqa: E402
 from transformers.generation.streamers import BaseStreamer  # noqa: E402
 
 from bench.measured import FailedRun, GraphEvents, measured_stats  # noqa: E402
-from model.cache_ladder import FIRST_STRETCH, cache_lengths, start_length  # noqa: E402
-from model.checkpoint import IMAGE_CONTEXT_TOKEN, translate_config  # noqa: E402
-from model.engine import LocalEngine  # noqa: E402
+from model.local.cache_ladder import FIRST_STRETCH, cache_lengths, start_length  # noqa: E402
+from model.local.checkpoint import IMAGE_CONTEXT_TOKEN, translate_config  # noqa: E402
+from model.local.engine import LocalEngine  # noqa: E402
 from model.events import ThinkingDelta, GenerationOptions, Request  # noqa: E402
-from model.fastpath import FastPath, attention_implementation, make_fast_path  # noqa: E402
-from model.loader import LoadedModel, load_tokenizer, read_config  # noqa: E402
+from model.local.fastpath import FastPath, attention_implementation, make_fast_path  # noqa: E402
+from model.local.loader import LoadedModel, load_tokenizer, read_config  # noqa: E402
 from model.registry import TINY_PATH, by_name  # noqa: E402
 
 # Skywork-R1V3-38B (InternVL3-38B lineage): InternViT-6B-448px-V2_5 + a Qwen2.5-32B language model.
@@ -269,7 +269,7 @@ def run(args) -> dict:
     loaded = make_loaded(args.shape, device)
     results["attention"] = loaded.model.config.text_config._attn_implementation
     results["bytes"] = weight_bytes(loaded.model)
-    from model.inputs import prepare_input
+    from model.inputs.assemble import prepare_input
 
     prepared = prepare_input(loaded, request(loaded, args.decode_tokens, args.question_tokens))
     results["prompt_tokens"], results["tiles"] = int(prepared.input_ids.shape[1]), prepared.tiles_per_image
@@ -358,7 +358,7 @@ def dry_run(args) -> None:
     """The configuration and the prompt on the meta device: sizes and the limit, nothing allocated."""
     loaded = make_loaded(args.shape, torch.device("cpu"), meta=True)
     sizes = weight_bytes(loaded.model)
-    from model.inputs import prepare_input
+    from model.inputs.assemble import prepare_input
 
     prepared = prepare_input(loaded, request(loaded, args.decode_tokens, args.question_tokens))
     params = sum(p.numel() for p in loaded.model.parameters())

@@ -1,6 +1,6 @@
 """The load scenario of tests/test_load.py, measured: many clients at once against a fresh app.
 
-A child process serves the real app (ui.layout.build_app) on 127.0.0.1 with the tiny model; this
+A child process serves the real app (ui.page.layout.build_app) on 127.0.0.1 with the tiny model; this
 process plays the crowd (tests/load_scenario.py): each client is its own gradio_client session and
 asks its questions about its own dice puzzle, even clients as a conversation on /chat, odd ones on
 /reason, greedy with the tests' small budgets, all starting together. The table counts what
@@ -31,11 +31,11 @@ from tests.load_scenario import Outcome, crowd, run_load  # noqa: E402
 
 
 def serve(port: int, concurrency: int, max_queue: int) -> None:
-    from model.engine import LocalEngine
-    from model.loader import load
+    from model.local.engine import LocalEngine
+    from model.local.loader import load
     from model.registry import resolve
-    from ui.handlers import ModelInfo
-    from ui.layout import build_app, serve as serve_app
+    from ui.page.handlers import ModelInfo
+    from ui.page.layout import build_app, serve as serve_app
 
     engine = LocalEngine(load(resolve("tiny"), device="auto"))
     demo = build_app(engine, ModelInfo("tiny", is_tiny=True), max_concurrency=concurrency, max_queue=max_queue)

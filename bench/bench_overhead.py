@@ -31,11 +31,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.measured import FailedRun, measured_stats  # noqa: E402
-from model.checkpoint import SkyworkR1VForConditionalGeneration  # noqa: E402
-from model.engine import LocalEngine  # noqa: E402
+from model.local.checkpoint import SkyworkR1VForConditionalGeneration  # noqa: E402
+from model.local.engine import LocalEngine  # noqa: E402
 from model.events import GenerationOptions, Request  # noqa: E402
-from model.inputs import prepare_input  # noqa: E402
-from model.loader import LoadedModel, load  # noqa: E402
+from model.inputs.assemble import prepare_input  # noqa: E402
+from model.local.loader import LoadedModel, load  # noqa: E402
 from model.registry import by_name  # noqa: E402
 from model.tiny.evaluate import _png  # noqa: E402
 from model.tiny.puzzles import puzzle_at  # noqa: E402
@@ -145,7 +145,7 @@ def make_engine(loaded: LoadedModel, fast: bool) -> tuple[LocalEngine, Callable]
     """The engine and its bare twin's generate: the same path (plain, or the fast path's climbing caches)."""
     if not fast:
         return LocalEngine(loaded), loaded.model.generate
-    from model.fastpath import FastPath
+    from model.local.fastpath import FastPath
 
     fast_path = FastPath(compile=False)
     return LocalEngine(loaded, fast=fast_path), functools.partial(fast_path.generate, loaded.model)

@@ -18,12 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from model.remote import RemoteEngine  # noqa: E402
+from model.remote.engine import RemoteEngine  # noqa: E402
 from tests.conftest import free_port  # noqa: E402
 from tests.remote_server import FakeServer, chat_chunk  # noqa: E402
-from ui import render, safe_text  # noqa: E402
-from ui.handlers import ModelInfo  # noqa: E402
-from ui.layout import build_app, serve  # noqa: E402
+from ui.render import messages as render, safe_text  # noqa: E402
+from ui.page.handlers import ModelInfo  # noqa: E402
+from ui.page.layout import build_app, serve  # noqa: E402
 
 UNIT = "a $x$ costs $5 "
 LIMIT_S = 240

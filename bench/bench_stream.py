@@ -1,7 +1,7 @@
 """Cost of streaming a long reasoning trace to the browser: bytes sent and server CPU per token.
 
 SYNTHETIC: no model runs. A synthetic engine yields 16,000 ThinkingDelta events (then a short
-answer) at a steady pace; the real app (ui.layout.build_app) serves them in a child process, and
+answer) at a steady pace; the real app (ui.page.layout.build_app) serves them in a child process, and
 this script reads the queue's event stream (/gradio_api/queue/data, server-sent events) the way a
 browser does, counting the bytes it receives and the child's CPU time. The table shows, per window
 of the trace, the bytes and CPU per 1k tokens and the bytes per update: flat rows mean an update
@@ -56,8 +56,8 @@ class SyntheticEngine:
 
 
 def serve(port: int, tokens: int, rate: float) -> None:
-    from ui.handlers import ModelInfo
-    from ui.layout import build_app, serve as serve_app
+    from ui.page.handlers import ModelInfo
+    from ui.page.layout import build_app, serve as serve_app
 
     demo = build_app(SyntheticEngine(tokens, rate), ModelInfo("synthetic", device="none"))
     serve_app(demo, server_name="127.0.0.1", server_port=port, quiet=True)

@@ -1,6 +1,6 @@
 """Benchmark (not a test): preprocessing one 4000×3000 photo into 448-px tiles, max 12 + thumbnail.
 
-Compares `model.images.tile_images` with the straightforward path of the official inference
+Compares `model.inputs.images.tile_images` with the straightforward path of the official inference
 scripts (resize the whole image to the grid with bicubic, crop each tile, and for each tile
 convert to a tensor and normalise separately, then stack), and with transformers'
 GotOcr2ImageProcessorPil, in the same process, alternating.
@@ -22,7 +22,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from model.images import IMAGENET_MEAN, IMAGENET_STD, official_grid, tile_images  # noqa: E402
+from model.inputs.images import IMAGENET_MEAN, IMAGENET_STD, official_grid, tile_images  # noqa: E402
 
 TILE, MAX_TILES, WIDTH, HEIGHT = 448, 12, 4000, 3000
 
@@ -53,7 +53,7 @@ def per_tile_path(image: Image.Image) -> torch.Tensor:
 
 
 def processor_path():
-    """transformers' GotOcr2ImageProcessorPil, for reference (see the note in model/images.py)."""
+    """transformers' GotOcr2ImageProcessorPil, for reference (see the note in model/inputs/images.py)."""
     from transformers import GotOcr2ImageProcessorPil
 
     processor = GotOcr2ImageProcessorPil(

@@ -9,6 +9,6 @@ beside the published figures.
 Modules: items (one question), readers (files -> items), extract / mmmu_rule / mathvista_rule /
 scorers / judge (answers -> right or wrong), engines (the engine as app.py builds it), runner
 (resumable run), stats / published / report (summary and its renderings).
-May import model/, ui/settings.py (the page's defaults) and, only to build the engine, app.py's
+May import model/, ui/serving/settings.py (the page's defaults) and, only to build the engine, app.py's
 factories; matplotlib, tqdm, openai and pyarrow lazily. No Gradio view is built.
 """

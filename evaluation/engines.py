@@ -28,7 +28,7 @@ def build(model: str, backend: str = "local", endpoint: str | None = None, max_s
                                    budget_mode=budget_mode)
         info = app.remote_info(flags)
         return app.remote_engine_factory(flags)(_progress), info.defaults, info.name
-    from ui.settings import served_defaults
+    from ui.serving.settings import served_defaults
 
     spec, _ = app.choose_model(model)
     engine = app.engine_factory(spec, max_seconds, quantization, fast_path)(_progress)

@@ -40,7 +40,7 @@ class LLMJudge:
     def __init__(self, endpoint: str, model: str | None = None, timeout_s: float = 60):
         import openai
 
-        from model.remote import normalise_endpoint
+        from model.remote.engine import normalise_endpoint
 
         self._client = openai.OpenAI(base_url=normalise_endpoint(endpoint), max_retries=1, timeout=timeout_s,
                                      api_key=os.environ.get(JUDGE_KEY_ENV) or "EMPTY")

@@ -1,7 +1,7 @@
 """The four ways scripts reach `/reason`, each driven as its users drive it, against a live app.
 
 - `serve(engine, launch)`: the app on `engine` (the bundled tiny model), with the routes for scripts
-  (`ui.http_app`: positional defaults, the MCP tool) as `python app.py --mcp` installs them.
+  (`ui.http.installer`: positional defaults, the MCP tool) as `python app.py --mcp` installs them.
 - `mcp_session(url, work)` / `mcp_reason(url, arguments)`: the `mcp` SDK's streamable-HTTP client.
 - `js(url, mode, image, question)`: tests/js/reason.mjs under node (Gradio's `@gradio/client`).
 - `http_upload(url, path)`, `http_reason(url, data)`: plain HTTP with httpx, as curl would.
@@ -22,8 +22,8 @@ from typing import Any, Awaitable, Callable
 import httpx
 
 from model.events import GenerationOptions
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 ROOT = Path(__file__).resolve().parent.parent
 JS_DIR = ROOT / "tests" / "js"

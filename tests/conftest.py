@@ -3,7 +3,7 @@
 - `tiny_engine`: a LocalEngine over the bundled tiny checkpoint (registry name "tiny"), or over a
   random checkpoint of the same format when `assets/tiny-r1v/config.json` is missing.
 - `launch(demo, **options) -> url`: serves a Blocks on a free local port exactly as `python app.py` does
-  (`ui.layout.serve`: its routes and middleware; `mcp=True` adds the MCP tool); every app is closed at
+  (`ui.page.layout.serve`: its routes and middleware; `mcp=True` adds the MCP tool); every app is closed at
   the end of its test module.
 - `slowed(engine, step_s)`: test-only instrumentation of the real model, so a run lasts until it is
   stopped: each decoding step sleeps `step_s` and the stop tokens are never chosen.
@@ -18,12 +18,12 @@ from typing import Callable, Iterator
 import pytest
 
 from tests.helpers import ARGS, CHROMIUM, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
-from ui.layout import serve
+from ui.page.layout import serve
 
 
 @pytest.fixture(scope="session")
 def tiny_engine(tiny_loaded):  # noqa: F811
-    from model.engine import LocalEngine
+    from model.local.engine import LocalEngine
 
     return LocalEngine(tiny_loaded, max_seconds=120)
 

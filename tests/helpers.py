@@ -41,7 +41,7 @@ def tiny_tokenizer(tiny_folder):
 
 @pytest.fixture(scope="session")
 def tiny_loaded(tiny_folder):
-    from model.loader import load
+    from model.local.loader import load
     from model.registry import ModelSpec, by_name
 
     spec = by_name("tiny")

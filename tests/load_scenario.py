@@ -24,7 +24,7 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import QueueError, Status
 
 from tests.app_drive import PuzzleFile, chat_args, reason_kwargs, updates_of
-from ui.i18n import EN
+from ui.i18n.words import EN
 
 _NUMBER = "9999999"
 # The engine's "you are number N in the queue" line as the English page shows it, N captured.

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import gradio
 
-from ui.safe_text import LATEX_DELIMITERS
+from ui.render.safe_text import LATEX_DELIMITERS
 
 JS = Path(__file__).parent / "js"
 ASSETS = Path(gradio.__file__).parent / "templates" / "frontend" / "assets"

@@ -43,9 +43,9 @@ from urllib.request import urlopen
 import torch
 from transformers import InternVLProcessor, ProcessorMixin
 
-from model.images import IMAGENET_MEAN, IMAGENET_STD
+from model.inputs.images import IMAGENET_MEAN, IMAGENET_STD
 
-# DeepSeek-R1's template as R1V uses it (model/prompt.py "deepseek_r1"); images as `<IMG_CONTEXT>\n`,
+# DeepSeek-R1's template as R1V uses it (model/inputs/prompt.py "deepseek_r1"); images as `<IMG_CONTEXT>\n`,
 # which the InternVL processor expands to `<img>` + tokens + `</img>`.
 CHAT_TEMPLATE = (
     "{{ bos_token }}"
@@ -128,7 +128,7 @@ def _rewire(model, pairs: list[tuple[int, int]]) -> None:
 
 
 def script_model(loaded, out: Path, thinking: int = 40, answer: int = 4, cycle: bool = False) -> Script:
-    """Save a scripted copy of `loaded` (a model.loader.LoadedModel) into `out`, native format."""
+    """Save a scripted copy of `loaded` (a model.local.loader.LoadedModel) into `out`, native format."""
     from transformers import AddedToken, GenerationConfig, GotOcr2ImageProcessorPil
 
     tokenizer = loaded.tokenizer

@@ -16,10 +16,10 @@ from PIL import Image
 
 from model.registry import by_name
 from tests.conftest import slowed
-from ui.api import PARAMETERS
-from ui.handlers import Handlers, ModelInfo, ModelSlot
-from ui.layout import build_app
-from ui.settings import API_SETTINGS, api_defaults, checkpoint_max_tiles, served_defaults
+from ui.http.api import PARAMETERS
+from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from ui.page.layout import build_app
+from ui.serving.settings import API_SETTINGS, api_defaults, checkpoint_max_tiles, served_defaults
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 QUESTION = "How many red shapes are there?"
@@ -28,8 +28,8 @@ FOLLOW_UP = "And how many blue ones?"
 
 @pytest.fixture(scope="module")
 def served(tiny_engine, launch):
-    """The app as app.py builds and serves it for the bundled model (its defaults from ui.settings; the
-    `launch` fixture serves it with ui.layout.serve, its routes and middleware included)."""
+    """The app as app.py builds and serves it for the bundled model (its defaults from ui.serving.settings; the
+    `launch` fixture serves it with ui.page.layout.serve, its routes and middleware included)."""
     info = ModelInfo("tiny", is_tiny=True, device="CPU", defaults=served_defaults(by_name("tiny")))
     demo = build_app(tiny_engine, info)
     url = launch(demo)
@@ -50,8 +50,8 @@ def page_defaults(client: Client) -> list:
 
 
 def chat(client: Client, text: str, files=(), **changes):
-    """/chat with the page's default settings, `changes` applied by name (ui.controls.CONTROL_NAMES)."""
-    from ui.controls import CONTROL_NAMES
+    """/chat with the page's default settings, `changes` applied by name (ui.page.controls.CONTROL_NAMES)."""
+    from ui.page.controls import CONTROL_NAMES
 
     settings = dict(zip(CONTROL_NAMES, page_defaults(client)))
     return client.predict({"text": text, "files": [handle_file(f) for f in files]}, *{**settings, **changes}.values(),
@@ -153,8 +153,8 @@ def test_status_is_cleared_once_tokens_flow_with_no_thinking(served):
 
 def test_the_page_line_under_the_chat_says_answering_when_there_is_no_thinking():
     from model.events import AnswerDelta
-    from ui.handlers import live_status
-    from ui.render import LiveTurn
+    from ui.page.handlers import live_status
+    from ui.render.messages import LiveTurn
 
     live = LiveTurn("q", [])
     assert live_status(live) == "*Waiting for the model…*"
@@ -200,7 +200,7 @@ PRIVATE = "is on a local or private network address, which is never fetched"
 
 @pytest.mark.parametrize("item, words", [
     ({}, NO_PATH + " (its fields: none)"),
-    # the marker alone: on the stack `python app.py` serves, /reason sees the item without it (ui/api_routes.py)
+    # the marker alone: on the stack `python app.py` serves, /reason sees the item without it (ui/http/routes.py)
     ({"meta": {"_type": "gradio.FileData"}}, NO_PATH + " (its fields: none)"),
     ({"url": "http://127.0.0.1:9/secret.png"}, "The image at http://127.0.0.1:9/secret.png " + PRIVATE),
     ({"path": "http://localhost/x.png"}, "The image at http://localhost/x.png " + PRIVATE),

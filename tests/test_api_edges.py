@@ -15,10 +15,10 @@ from gradio_client import Client
 from model.registry import TINY_PATH, resolve
 from tests.clients_drive import EXAMPLE, QUESTION, http_reason, http_upload, mcp_reason, serve
 from tests.conftest import wait_until
-from ui.handlers import ModelInfo
-from ui.i18n import EN
-from ui.layout import build_app
-from ui.settings import checkpoint_context, served_defaults
+from ui.page.handlers import ModelInfo
+from ui.i18n.words import EN
+from ui.page.layout import build_app
+from ui.serving.settings import checkpoint_context, served_defaults
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +68,8 @@ def test_the_named_form_of_the_positional_route_gets_the_same_checks(url):
 
 
 def test_a_model_with_a_small_context_gets_defaults_that_fit_and_a_default_call_answers(tmp_path, launch):
-    from model.engine import LocalEngine
-    from model.loader import load
+    from model.local.engine import LocalEngine
+    from model.local.loader import load
 
     folder = tmp_path / "small-context"
     shutil.copytree(TINY_PATH, folder)

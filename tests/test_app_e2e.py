@@ -11,8 +11,8 @@ from gradio_client.exceptions import AppError
 
 from model.events import GenerationOptions
 from tests.conftest import slowed, wait_until
-from ui.handlers import Handlers, ModelInfo, ModelSlot
-from ui.layout import build_app
+from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from ui.page.layout import build_app
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 STATS_KEYS = {"thinking_tokens", "answer_tokens", "prompt_tokens", "image_tiles", "ttft_s", "finish_reason"}
@@ -149,7 +149,7 @@ def test_exports_write_markdown_and_a_self_contained_html_file():
     import zipfile
 
     from model.events import FinishReason
-    from ui.render import TurnRecord
+    from ui.render.messages import TurnRecord
 
     record = TurnRecord("Area of <b>this</b>?", (EXAMPLE,), "Half of 6·8.", "$24$", 10, 1.5, False,
                         FinishReason.ANSWERED, {})
@@ -169,7 +169,7 @@ def test_stop_while_waiting_in_line_ends_the_run_there():
     import threading
 
     from model.events import Done, FinishReason, Status, ThinkingDelta
-    from ui.handlers import _until_stopped
+    from ui.page.handlers import _until_stopped
 
     stop = threading.Event()
     waiting = (Status("The model is busy: you are number 1 in the queue."), Status("…"), ThinkingDelta("x", 1))

@@ -83,8 +83,8 @@ def fail_the_engines_generate(model: torch.nn.Module, monkeypatch) -> None:
 def test_an_engine_run_ending_in_an_error_is_a_failure_named_by_its_event(monkeypatch):
     from bench import bench_gpu
     from bench.measured import FailedRun
-    from model.engine import LocalEngine
-    from model.fastpath import FastPath
+    from model.local.engine import LocalEngine
+    from model.local.fastpath import FastPath
 
     loaded = bench_gpu.make_loaded("tiny", torch.device("cpu"))
     engine = LocalEngine(loaded, fast=FastPath(compile=False))

@@ -13,8 +13,8 @@ import pytest
 
 from model.events import GenerationOptions
 from tests.conftest import slowed, wait_until
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 from tests.helpers import ARGS, CHROMIUM  # noqa: F401 (other browser tests import them from here too)
 

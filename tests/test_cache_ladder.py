@@ -13,11 +13,11 @@ import threading
 import pytest
 import torch
 
-from model.cache_ladder import cache_lengths, fit_ladder, next_length, start_length
-from model.engine import LocalEngine
+from model.local.cache_ladder import cache_lengths, fit_ladder, next_length, start_length
+from model.local.engine import LocalEngine
 from model.events import FinishReason, GenerationOptions, Request, ThinkingDelta
-from model.fastpath import FastPath, setup_fast_path
-from model.inputs import prepare_input
+from model.local.fastpath import FastPath, setup_fast_path
+from model.inputs.assemble import prepare_input
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.test_engine import GREEDY, ask
 from tests.test_fastpath import two_images
@@ -115,7 +115,7 @@ def test_stop_after_a_size_change_ends_within_a_step(tiny_loaded):  # noqa: F811
 
 
 def test_alternating_budgeted_and_unlimited_requests_allocate_no_new_cache(tiny_loaded, monkeypatch):  # noqa: F811
-    import model.fastpath as fastpath
+    import model.local.fastpath as fastpath
 
     built: list[int] = []
 

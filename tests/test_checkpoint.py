@@ -9,9 +9,9 @@ import torch
 from transformers import InternVLForConditionalGeneration
 from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
 
-from model.checkpoint import (CheckpointError, detect_layout, official_device_map,
+from model.local.checkpoint import (CheckpointError, detect_layout, official_device_map,
                               official_weight_conversions, translate_config)
-from model.loader import load, read_config
+from model.local.loader import load, read_config
 from model.registry import ModelSpec, resolve
 from model.tiny.build import (_default_corpus, build_tokenizer, native_to_official, save_official,
                               tiny_native_config)

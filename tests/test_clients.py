@@ -13,7 +13,7 @@ from gradio_client.exceptions import AppError
 from tests.clients_drive import (EXAMPLE, FINAL_KEYS, QUESTION, ROOT, data_url, http_reason, http_upload, js,
                                  js_ready, mcp_reason, serve)
 from tests.conftest import slowed, wait_until
-from ui.i18n import EN
+from ui.i18n.words import EN
 
 SETTINGS = {"thinking_budget": 8, "max_new_tokens": 16, "temperature": 0, "seed": 1}
 needs_node = pytest.mark.skipif(bool(js_ready()), reason=js_ready() or "node is ready")
@@ -64,7 +64,7 @@ def test_a_js_cancel_mid_thinking_stops_the_engine_and_the_next_call_answers(url
     assert {"cancelled": True} in outcome["lines"], outcome
     streamed = [data for data in js_data(outcome) if data]  # a status-only dict may come first
     assert any(data["reasoning"] for data in streamed) and not any("error" in line for line in outcome["lines"])
-    # The job ends with a final null value and "complete", and the client logs nothing (ui/cancelled.py).
+    # The job ends with a final null value and "complete", and the client logs nothing (ui/http/cancelled.py).
     assert outcome["lines"][-3:] == [{"data": None}, {"complete": True}, {"end": "iterator closed after cancel"}]
     assert outcome["stderr"] == ""
     after = js(url, "stream", EXAMPLE)
@@ -80,7 +80,7 @@ def test_a_js_call_with_a_file_that_is_not_an_image_gets_the_apps_message(url, t
 
 
 def _formats() -> str:
-    from model.images import SUPPORTED_FORMATS_TEXT
+    from model.inputs.images import SUPPORTED_FORMATS_TEXT
 
     return SUPPORTED_FORMATS_TEXT
 
@@ -278,7 +278,7 @@ PARAMS = [{"parameter_name": "images", "parameter_has_default": False},
 
 
 def test_reason_calls_take_the_filedata_marker_off_images_only():
-    from ui.api_routes import raw_images
+    from ui.http.routes import raw_images
 
     marked = [{"path": "/x.png", "meta": {"_type": "gradio.FileData"}}, "data:image/png;base64,AA=="]
     assert raw_images([marked, "q"], PARAMS) == [[{"path": "/x.png"}, "data:image/png;base64,AA=="], "q"]
@@ -288,7 +288,7 @@ def test_reason_calls_take_the_filedata_marker_off_images_only():
 def test_only_a_cancelled_reason_jobs_empty_completion_is_rewritten():
     import json
 
-    from ui.cancelled import CancelledJobs
+    from ui.http.cancelled import CancelledJobs
 
     def event(**fields) -> bytes:
         return b"data: " + json.dumps({"msg": "process_completed", "success": True, **fields}).encode()

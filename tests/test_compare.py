@@ -17,13 +17,13 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from model.events import AnswerDelta, Done, FinishReason, GenerationOptions, ThinkingDelta
-from model.remote import RemoteEngine
+from model.remote.engine import RemoteEngine
 from tests.conftest import slowed, wait_until
 from tests.remote_server import FakeServer, chat_chunk
-from ui.compare import agreement_line
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.render import LiveTurn
+from ui.page.compare import agreement_line
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.render.messages import LiveTurn
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 QUESTION = "How many red shapes are there?"
@@ -256,7 +256,7 @@ def test_the_compare_tab_in_a_browser(local, tiny_engine, browser):
 
 
 def test_only_one_local_model_answering_both_columns_makes_them_take_turns(tiny_engine):
-    from ui.compare import overlaps
+    from ui.page.compare import overlaps
 
     remote, other = RemoteEngine("http://127.0.0.1:9/v1"), RemoteEngine("http://127.0.0.1:10/v1")
     assert overlaps([remote, other]) and overlaps([remote, remote]) and overlaps([tiny_engine, remote])

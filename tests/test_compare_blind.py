@@ -18,9 +18,9 @@ from gradio_client.exceptions import AppError
 
 from model.events import GenerationOptions
 from tests.test_compare import answer_of, compare, thinking_of
-from ui.handlers import ModelInfo
-from ui.history import HistoryOptions
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.store.history import HistoryOptions
+from ui.page.layout import build_app
 
 ZERO, UNLIMITED = "tiny · thinking budget 0 · temperature 0", "tiny · thinking budget no limit · temperature 0"
 

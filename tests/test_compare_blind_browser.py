@@ -19,9 +19,9 @@ from tests.conftest import slowed
 from tests.test_browser import shoot
 from tests.test_compare import EXAMPLE, QUESTION
 from tests.test_layout_browser import in_browser
-from ui.handlers import ModelInfo
-from ui.history import HistoryOptions
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.store.history import HistoryOptions
+from ui.page.layout import build_app
 
 IN_VIEW_JS = """(selector) => { const r = document.querySelector(selector).getBoundingClientRect();
   return r.height > 0 && r.top < window.innerHeight && r.bottom > 0; }"""

@@ -1,4 +1,4 @@
-"""The page's second wall in Chromium (ui/csp.py), on the app as `python app.py` serves it.
+"""The page's second wall in Chromium (ui/http/csp.py), on the app as `python app.py` serves it.
 
 - Under the Content-Security-Policy the page, every tab, the tiles view, maths, the sweep plot and a
   share link's replay work, and the browser reports no violation.
@@ -21,11 +21,11 @@ import pytest
 from model.events import AnswerDelta, Done, FinishReason, Stats, ThinkingDelta
 from tests.remote_server import CountingServer
 from tests.test_history import STATS
-from ui.handlers import ModelInfo
-from ui.history import HistoryOptions, turn_to_dict
-from ui.layout import build_app
-from ui.render import TurnRecord
-from ui.share import ShareStore
+from ui.page.handlers import ModelInfo
+from ui.store.history import HistoryOptions, turn_to_dict
+from ui.page.layout import build_app
+from ui.render.messages import TurnRecord
+from ui.store.share import ShareStore
 
 pytestmark = [pytest.mark.browser]
 EXAMPLE = Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png"
@@ -95,10 +95,10 @@ def violations(page) -> list[dict]:
 
 @pytest.fixture
 def rendering_policy_bypassed(monkeypatch):
-    """Test-only switch: messages reach the Chatbot as written, without ui.safe_text's policy."""
-    import ui.render
+    """Test-only switch: messages reach the Chatbot as written, without ui.render.safe_text's policy."""
+    import ui.render.messages
 
-    monkeypatch.setattr(ui.render, "shown", lambda text: text)
+    monkeypatch.setattr(ui.render.messages, "shown", lambda text: text)
 
 
 def shared_link(url: str, options: HistoryOptions, question: str, answer: str) -> str:

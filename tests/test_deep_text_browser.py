@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from model.remote import RemoteEngine
+from model.remote.engine import RemoteEngine
 from tests.helpers import ARGS, CHROMIUM
 from tests.remote_server import FakeServer, streamed_reply
-from ui.handlers import ModelInfo
-from ui.history_view import DRAWING_KEY
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.history_list import DRAWING_KEY
+from ui.page.layout import build_app
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Chromium is not installed")]
@@ -86,7 +86,7 @@ def assert_whole_and_readable(page, crashed) -> None:
     drawn = page.evaluate(MEASURE)
     assert "END OF THE ANSWER" in drawn["text"] and "END OF THE QUESTION" in drawn["text"]
     assert drawn["text"].count("quoted") >= 2  # the deep quote's last word, in the question and the answer
-    # A short trace stays open a moment after the answer (ui.render.MIN_OPEN_S): open it once folded.
+    # A short trace stays open a moment after the answer (ui.render.messages.MIN_OPEN_S): open it once folded.
     page.wait_for_function("() => !document.querySelector('#chat .thought-group [role=button]')"
                            ".classList.contains('expanded')", timeout=30_000)
     page.locator("#chat .thought-group [role=button]").first.click()  # open the finished thought

@@ -27,7 +27,7 @@ def test_dockerfile_keeps_what_the_hosting_needs():
 
 
 def test_the_health_check_asks_for_readiness():
-    """Healthy only once the model is loaded: the page alone is served before that (ui.health)."""
+    """Healthy only once the model is loaded: the page alone is served before that (ui.http.health)."""
     text = (ROOT / "Dockerfile").read_text()
     check = text[text.index("HEALTHCHECK"):].split("\n\n")[0]
     assert "http://127.0.0.1:7860/readyz" in check and '"--fail"' in check

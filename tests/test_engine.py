@@ -9,7 +9,7 @@ import time
 import pytest
 import torch
 
-from model.engine import LocalEngine
+from model.local.engine import LocalEngine
 from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, GenerationOptions,
                           Request, Stats, Status, ThinkingDelta, Turn)
 from model.tiny.puzzles import puzzle_at

@@ -13,9 +13,9 @@ import pytest
 
 from evaluation.readers import puzzle_items
 from model.registry import by_name
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.settings import served_defaults
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.serving.settings import served_defaults
 
 ITEMS = 20
 WRONG_GOLD = {1: "purple", 2: "99"}  # answers no puzzle has: these two rows must be wrong
@@ -86,8 +86,8 @@ def test_run_twenty_items_stop_halfway_and_open_a_wrong_items_trace(tiny_engine,
 
 
 def test_the_comparison_line_names_what_changed_between_two_runs():
-    from ui.evaluate_view import comparison_line
-    from ui.i18n import EN
+    from ui.page.evaluate import comparison_line
+    from ui.i18n.words import EN
 
     def record(item_id: str, right: bool, budget: int) -> dict:
         return {"id": item_id, "rule": "puzzle", "scores": {"puzzle": {"right": right}},

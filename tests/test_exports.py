@@ -1,4 +1,4 @@
-"""Transcript exports (ui/exports.py, Handlers.exports): CSP, thumbnails, the Markdown zip, bounded folders."""
+"""Transcript exports (ui/render/exports.py, Handlers.exports): CSP, thumbnails, the Markdown zip, bounded folders."""
 from __future__ import annotations
 
 import base64
@@ -11,11 +11,11 @@ from urllib.parse import unquote
 from PIL import Image
 
 from model.events import FinishReason, Stats
-from ui.exports import (EXPORT_CSP, THUMBNAIL_SIDE, thumbnail, transcript_html, transcript_markdown,
+from ui.render.exports import (EXPORT_CSP, THUMBNAIL_SIDE, thumbnail, transcript_html, transcript_markdown,
                         transcript_zip)
-from ui.handlers import MAX_EXPORT_DIRS, Handlers, ModelInfo, ModelSlot
-from ui.render import TurnRecord
-from ui.safe_text import markdown_to_html
+from ui.page.handlers import MAX_EXPORT_DIRS, Handlers, ModelInfo, ModelSlot
+from ui.render.messages import TurnRecord
+from ui.render.safe_text import markdown_to_html
 
 MATH = r"Inline $a*b*c$ and \(x_1 * y_2\), display $$\frac{a}{b}$$ and \[ \sum_{i=1}^n i \]."
 STATS = Stats(prompt_tokens=300, image_tiles=(7,), thinking_tokens=512, answer_tokens=128, ttft_s=0.42,

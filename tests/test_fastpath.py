@@ -14,10 +14,10 @@ import functools
 import pytest
 import torch
 
-from model.engine import LocalEngine
+from model.local.engine import LocalEngine
 from model.events import Error, FinishReason, GenerationOptions, Request, Status
-from model.fastpath import FastPath, cache_lengths, compile_problem, make_fast_path, setup_fast_path
-from model.inputs import prepare_input
+from model.local.fastpath import FastPath, cache_lengths, compile_problem, make_fast_path, setup_fast_path
+from model.inputs.assemble import prepare_input
 from tests import test_engine as plain_drills
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.test_engine import GREEDY, ask, png
@@ -195,7 +195,7 @@ def test_an_awq_model_gets_the_static_caches_without_compile_and_the_log_says_wh
     import logging
 
     monkeypatch.setattr(tiny_loaded.model, "hf_quantizer", awq_quantizer(), raising=False)
-    with caplog.at_level(logging.WARNING, logger="model.fastpath"):
+    with caplog.at_level(logging.WARNING, logger="model.local.fastpath"):
         fast = setup_fast_path(tiny_loaded, "on", compile=True)
     assert fast is not None and not fast.compile and fast._caches  # allocated at load, not compiled
     assert "awq layers do not compile" in caplog.text and "AwqQuantizer" in caplog.text

@@ -30,9 +30,9 @@ from tests.app_drive import (ObservedEngine, PassCounter, QueueProtocol, chat_ar
                              solo_answer, sse_messages, warnings_of)
 from tests.conftest import slowed, wait_until
 from tests.load_scenario import chat_answers, chat_user_texts
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.render import finish_words
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.render.messages import finish_words
 
 ONE_STEP = 2  # forward passes after the signal: the one in flight, and the one that sees the signal
 STEP_S = 0.1  # each decoding step lasts this long in the Stop drills, so a drill can act mid-thinking
@@ -241,7 +241,7 @@ def test_a_client_that_never_reads_its_stream_holds_nobody_up(app, observed, tin
 @pytest.fixture(scope="module")
 def ponderer(tiny_folder, tmp_path_factory):
     """A scripted copy of the tiny model that thinks until stopped; it answers only through a budget."""
-    from model.loader import load
+    from model.local.loader import load
     from model.registry import ModelSpec, by_name
     from tests.remote_server import script_model
 
@@ -261,7 +261,7 @@ def model_server(ponderer, tmp_path_factory):
 
 
 def test_model_server_killed_mid_answer_then_restarted(model_server, ponderer, launch):
-    from model.remote import RemoteEngine
+    from model.remote.engine import RemoteEngine
 
     remote = RemoteEngine(model_server.endpoint, model=str(ponderer.folder), timeout_s=20, template="deepseek_r1")
     url = launch(build_app(remote, ModelInfo("scripted ponderer", device="remote")))

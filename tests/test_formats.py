@@ -18,15 +18,15 @@ import torch
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from model.documents import RENDER_DPI, RENDER_MAX_SIDE, parse_pages, render_pdf, split_selection
+from model.inputs.documents import RENDER_DPI, RENDER_MAX_SIDE, parse_pages, render_pdf, split_selection
 from model.events import GenerationOptions, Request, Turn, UserFacingError
-from model.images import IMAGENET_MEAN, IMAGENET_STD, ImageError, load_image
-from model.inputs import load_sources, prepare_input
+from model.inputs.images import IMAGENET_MEAN, IMAGENET_STD, ImageError, load_image
+from model.inputs.assemble import load_sources, prepare_input
 from model.limits import DEFAULT_MAX_PDF_PAGES, Limits
 from tests.helpers import collect
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.tiling_view import LABEL_HEIGHT, DocumentTiling, tiling_overlay, tiling_settings
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.page.tiles import LABEL_HEIGHT, DocumentTiling, tiling_overlay, tiling_settings
 
 OPTIONS = GenerationOptions.validated(temperature=0, thinking_budget=0, answer_budget=16, max_tiles=6)
 # Aspect 2:1 gives a 2×1 grid and 3:1 a 3×1 grid at up to 6 tiles, for any tile size; each adds a thumbnail.
@@ -300,7 +300,7 @@ def test_the_tiles_view_reads_the_new_photo_formats_as_the_engine_does(tiny_engi
 
 
 def test_the_tiles_view_in_chinese_names_the_pages(files):
-    from ui.i18n import Words
+    from ui.i18n.words import Words
 
     _, summary = tiling_overlay(files["doc.pdf"], 6, words=Words("zh"))
     assert "第 1 页" in summary.describe(Words("zh")) and "共 2 页" in summary.describe(Words("zh"))
@@ -338,7 +338,7 @@ def test_a_pdf_in_the_question_box_shows_its_pages_then_is_answered(app, tmp_pat
 
 
 def test_a_remote_server_gets_each_pdf_page_in_the_turn_that_showed_it(files):
-    from model.remote import build_messages
+    from model.remote.engine import build_messages
 
     earlier = Turn("What is on these pages?", "Colours.", (files["doc.pdf"],))
     messages = build_messages(Request("And this one?", (files["wide.avif"],), (earlier,), OPTIONS), Limits())

@@ -1,4 +1,4 @@
-"""The engine's one generation thread (model/generation_thread.py): order, outcomes, and a fork."""
+"""The engine's one generation thread (model/local/generation_thread.py): order, outcomes, and a fork."""
 from __future__ import annotations
 
 import os
@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from model.generation_thread import GenerationThread
+from model.local.generation_thread import GenerationThread
 
 
 def test_jobs_run_in_order_on_one_thread_and_report_their_outcome():

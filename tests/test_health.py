@@ -15,10 +15,10 @@ from model.limits import Limits
 from model.registry import by_name
 from tests.conftest import wait_until
 from tests.remote_server import FakeServer, free_port
-from ui.handlers import ModelInfo, ModelSlot
-from ui.health import Health
-from ui.layout import build_app
-from ui.settings import api_defaults, served_defaults
+from ui.page.handlers import ModelInfo, ModelSlot
+from ui.http.health import Health
+from ui.page.layout import build_app
+from ui.serving.settings import api_defaults, served_defaults
 
 EXAMPLE = "assets/examples/puzzle_count.png"
 READY_FIELDS = {"ready", "state", "progress", "model", "device", "backend", "error"}
@@ -76,7 +76,7 @@ def test_a_model_that_fails_to_load_is_not_ready_but_alive_and_calls_get_the_err
 
 
 def test_a_call_waits_no_longer_than_the_limit(launch):
-    from ui.handlers import ServingPolicy
+    from ui.page.handlers import ServingPolicy
 
     never = threading.Event()
     url = launch(build_app(gated_factory(object(), never), ModelInfo("r1v3-38b"),
@@ -97,7 +97,7 @@ def test_model_info_names_the_model_its_limits_and_defaults(tiny_engine, launch)
 
 
 def remote_slot(endpoint: str) -> ModelSlot:
-    from model.remote import RemoteEngine
+    from model.remote.engine import RemoteEngine
 
     return ModelSlot(RemoteEngine(endpoint, model="fake", timeout_s=2), ModelInfo("fake", backend="openai"))
 

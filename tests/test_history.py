@@ -1,6 +1,6 @@
-"""ui/history.py: TurnRecords round-trip through JSON, the store keeps its bounds (count and bytes,
+"""ui/store/history.py: TurnRecords round-trip through JSON, the store keeps its bounds (count and bytes,
 oldest first), a malformed store is dropped piece by piece, missing images become a note, the
-secret is made once with mode 0600; ui/replay.py: the replay keeps the recorded pace and ends as
+secret is made once with mode 0600; ui/render/replay.py: the replay keeps the recorded pace and ends as
 the turn ended."""
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import stat
 import pytest
 
 from model.events import FinishReason
-from ui.history import (RestoredTurn, bounded, empty_store, find, listing, merged_turns, parsed, restored, saved,
+from ui.store.history import (bounded, empty_store, find, listing, merged_turns, parsed, restored, saved,
                         size_of, state_secret, title_of, turn_from_dict, turn_to_dict, with_pending)
-from ui.i18n import Words
-from ui.render import TurnRecord
-from ui.replay import phase_times, replay_frames
+from ui.i18n.words import Words
+from ui.render.messages import turn_messages
+from ui.store.turns import RestoredTurn, TurnRecord
+from ui.render.replay import phase_times, replay_frames
 
 STATS = {"prompt_tokens": 40, "image_tiles": [5], "thinking_tokens": 30, "answer_tokens": 6, "ttft_s": 0.5,
          "thinking_s": 3.0, "total_s": 4.0, "tokens_per_s": 9.0, "budget_fired": False,
@@ -44,11 +45,11 @@ def test_a_missing_image_becomes_a_note_and_is_never_sent_to_the_model(tmp_path)
     back = turn_from_dict(data, lambda path: path == str(kept))
     assert isinstance(back, RestoredTurn)
     assert back.images == (str(kept),) and back.as_turn().images == (str(kept),)
-    messages = back.messages()
+    messages = turn_messages(back)
     assert messages[0]["content"]["text"] == "🖼️ *image no longer available*"
     assert messages[1]["content"] == {"path": str(kept)}
     assert messages[2]["content"]["text"] == "How many red shapes?"  # the text stays
-    assert "图片已不可用" in back.messages(Words("zh"))[0]["content"]["text"]
+    assert "图片已不可用" in turn_messages(back, Words("zh"))[0]["content"]["text"]
     assert turn_to_dict(back)["images"] == [str(kept), str(tmp_path / "gone.png")]  # still noted when saved again
 
 

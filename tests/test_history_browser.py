@@ -16,9 +16,9 @@ import pytest
 from model.events import GenerationOptions
 from tests.conftest import free_port, slowed, wait_until
 from tests.test_browser import CHROMIUM, pick_first_example, shoot, wait_for_title
-from ui.handlers import ModelInfo
-from ui.history import HistoryOptions
-from ui.layout import build_app, serve
+from ui.page.handlers import ModelInfo
+from ui.store.history import HistoryOptions
+from ui.page.layout import build_app, serve
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not CHROMIUM or not __import__("os").path.exists(CHROMIUM),

@@ -29,9 +29,9 @@ from model.limits import (DEFAULT_MAX_IMAGES, DEFAULT_MAX_PDF_PAGES, DEFAULT_MAX
                           DEFAULT_MAX_QUESTION_TOKENS)
 from tests.test_app_e2e import EXAMPLE, chat_args
 from tests.test_formats import avif_image, heic_photo, pages_pdf, two_page_pdf
-from ui.controls import CONTROL_NAMES
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.controls import CONTROL_NAMES
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 QUESTION = "How many red shapes are there?"
 NORMAL = {"question": QUESTION, "thinking_budget": 8, "max_new_tokens": 16, "temperature": 0, "seed": 3}

@@ -19,10 +19,10 @@ import markdown
 import pytest
 from PIL import Image
 
-from model.remote import RemoteEngine
+from model.remote.engine import RemoteEngine
 from tests.remote_server import CountingServer, FakeServer, streamed_reply
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 from tests.helpers import ARGS, CHROMIUM
 pytestmark = [pytest.mark.browser,

@@ -1,7 +1,7 @@
-"""Body limits are enforced while a body is read (ui/bodylimit.py, ui/mcp_tool.py), on the app as
-`python app.py` serves it (ui.layout.serve): a refusal names the limit and arrives before the rest of
+"""Body limits are enforced while a body is read (ui/http/bodylimit.py, ui/http/mcp_tool.py), on the app as
+`python app.py` serves it (ui.page.layout.serve): a refusal names the limit and arrives before the rest of
 the body is sent; a malformed Content-Length is a clean 400; the server keeps serving. Also: the
-middleware order of ui/http_app.py."""
+middleware order of ui/http/installer.py."""
 from __future__ import annotations
 
 import asyncio
@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from ui.bodylimit import EVENT_LIMIT, BodyLimits
-from ui.handlers import ModelInfo
-from ui.i18n import EN
-from ui.layout import build_app
-from ui.mcp_tool import MIB, _SizeLimited, body_limit_bytes
+from ui.http.bodylimit import EVENT_LIMIT, BodyLimits
+from ui.page.handlers import ModelInfo
+from ui.i18n.words import EN
+from ui.page.layout import build_app
+from ui.http.mcp_tool import MIB, _SizeLimited, body_limit_bytes
 
 UPLOAD_LIMIT = "5mb"
 
@@ -182,7 +182,7 @@ def test_an_mcp_body_over_the_limit_sent_chunked_gets_the_json_rpc_error_with_it
 
 
 def test_the_middleware_order_is_the_written_one(url):
-    from ui.http_app import HttpApp
+    from ui.http.installer import HttpApp
 
     demo = build_app(lambda progress: None, ModelInfo("tiny", is_tiny=True), start_loading=False)
     assert isinstance(demo.http, HttpApp)
@@ -206,7 +206,7 @@ def test_the_page_and_an_error_page_carry_the_policy_with_a_fresh_nonce(url):
 def test_only_the_page_gets_the_nonce_other_html_runs_no_inline_script():
     from starlette.responses import HTMLResponse
 
-    from ui.csp import PageSecurity
+    from ui.http.csp import PageSecurity
 
     async def html(scope, receive, send):
         await HTMLResponse("<html><script>alert(1)</script></html>")(scope, receive, send)

@@ -11,11 +11,11 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 
 from model.events import GenerationOptions
-from ui.handlers import ModelInfo
-from ui.i18n import TEXTS, Words, language_of, translate_markers
-from ui.layout import TRANSLATED_PROPS, build_app, relabelled, translatable
-from ui.texts_en import EN_TEXTS
-from ui.texts_zh import ZH_TEXTS
+from ui.page.handlers import ModelInfo
+from ui.i18n.words import TEXTS, Words, language_of, translate_markers
+from ui.page.layout import TRANSLATED_PROPS, build_app, relabelled, translatable
+from ui.i18n.en import EN_TEXTS
+from ui.i18n.zh import ZH_TEXTS
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = str(ROOT / "assets" / "examples" / "puzzle_count.png")
@@ -36,7 +36,7 @@ def test_every_english_key_has_a_chinese_text_with_the_same_fields():
 
 
 def test_every_key_the_code_names_exists():
-    sources = list((ROOT / "ui").glob("*.py")) + list((ROOT / "model").rglob("*.py"))
+    sources = list((ROOT / "ui").rglob("*.py")) + list((ROOT / "model").rglob("*.py"))
     used = {key for path in sources for key in KEY_USES.findall(path.read_text(encoding="utf-8"))}
     used |= {key for path in (ROOT / "model").rglob("*.py")
              for key in re.findall(r"""key=["']([a-z_][\w.]*)["']""", path.read_text(encoding="utf-8"))}
@@ -81,7 +81,7 @@ def test_language_comes_from_accept_language(header, lang):
 
 
 def test_markers_are_replaced_and_other_text_kept():
-    marked = "# " + str(__import__("ui.i18n", fromlist=["LABEL"]).LABEL("title"))
+    marked = "# " + str(__import__("ui.i18n.words", fromlist=["LABEL"]).LABEL("title"))
     assert translate_markers(marked, Words("zh")) == "# " + ZH_TEXTS["title"]
     assert translate_markers("plain", Words("zh")) == "plain" and translate_markers(None, Words("zh")) is None
 
@@ -111,7 +111,7 @@ def test_messages_follow_the_browsers_language(served):
 
 def test_the_sweep_plot_and_table_speak_chinese():
     from model.events import NO_LIMIT, FinishReason
-    from ui.sweep import SweepRow, sweep_headers, sweep_plot, sweep_table
+    from ui.page.sweep import SweepRow, sweep_headers, sweep_plot, sweep_table
 
     rows = [SweepRow(0, "3", 1, 4, 0.2, FinishReason.BUDGET_THEN_ANSWERED),
             SweepRow(NO_LIMIT, "3", 30, 4, 0.9, FinishReason.ANSWERED)]
@@ -137,11 +137,11 @@ def test_loading_progress_is_worded_in_the_page_language():
     import threading
 
     from model.events import Status
-    from model.loader import load
+    from model.local.loader import load
     from model.registry import resolve
     from tests.conftest import wait_until
-    from ui.handlers import ModelSlot
-    from ui.i18n import EN
+    from ui.page.handlers import ModelSlot
+    from ui.i18n.words import EN
 
     seen = []
     load(resolve("tiny"), device="cpu", progress=seen.append)
@@ -162,8 +162,8 @@ def test_loading_progress_is_worded_in_the_page_language():
 
 
 def test_a_failed_load_is_reported_in_both_languages_and_the_page_keeps_serving():
-    from ui.handlers import ModelSlot
-    from ui.i18n import EN
+    from ui.page.handlers import ModelSlot
+    from ui.i18n.words import EN
 
     def factory(progress):
         raise RuntimeError("no weights in /models/x")

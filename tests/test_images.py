@@ -1,4 +1,4 @@
-"""model/images.py: refusing bad files, decoding to correct RGB, and the InternVL dynamic tiling.
+"""model/inputs/images.py: refusing bad files, decoding to correct RGB, and the InternVL dynamic tiling.
 
 The reference tiling below is the official `dynamic_preprocess` of the InternVL / Skywork R1V
 inference scripts, written out again here (including its set-then-sort candidate order), plus its
@@ -21,7 +21,7 @@ import pytest
 import torch
 from PIL import Image, ImageFile
 
-from model.images import (
+from model.inputs.images import (
     ImageError,
     ImageLimits,
     count_tiles,

@@ -40,9 +40,9 @@ from model.events import FinishReason, GenerationOptions
 from tests.conftest import slowed, wait_until
 from tests.test_app_e2e import EXAMPLE, chat_args
 from tests.test_hostile import assert_answered, watching
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.render import finish_words
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.render.messages import finish_words
 
 ROOT = Path(__file__).resolve().parent.parent
 HASH_SEED = Path(gradio.__file__).parent / "hash_seed.txt"

@@ -23,8 +23,8 @@ import pytest
 from model.events import GenerationOptions, Status
 from tests.conftest import slowed, wait_until
 from tests.test_browser import ARTIFACTS, CHROMIUM
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 _NO_CHROMIUM = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                   reason="Chromium is not installed (apt-get install -y chromium)")
@@ -331,13 +331,13 @@ def test_a_chinese_page_says_everything_in_chinese_from_the_start(pages, url):
 # ---- the same contracts without a browser ------------------------------------------------------
 
 def states(updates, names=None) -> dict[str, bool]:
-    from ui.handlers import BUTTONS
+    from ui.page.handlers import BUTTONS
 
     return {name: update.interactive for name, update in zip(names or BUTTONS, updates, strict=True)}
 
 
 def test_button_states_enable_only_what_can_act():
-    from ui.handlers import button_states
+    from ui.page.handlers import button_states
 
     def enabled_names(**state):
         return {name for name, on in states(button_states(**state)).items() if on}
@@ -350,7 +350,7 @@ def test_button_states_enable_only_what_can_act():
 def test_idle_buttons_wait_while_the_session_still_runs():
     import gradio as gr
 
-    from ui.handlers import BUTTONS, Handlers, ModelSlot
+    from ui.page.handlers import BUTTONS, Handlers, ModelSlot
 
     handlers = Handlers(ModelSlot(object(), ModelInfo("fake")))
     request = type("FakeRequest", (), {"session_hash": "s1", "headers": {}})()
@@ -360,15 +360,15 @@ def test_idle_buttons_wait_while_the_session_still_runs():
     assert not handlers.runs.running("s1")
     idle = handlers.idle_buttons(("a turn",), request)
     at = BUTTONS.index("sweep_run")
-    assert idle[at] == gr.skip()  # Run sweep follows its question (ui.layout.sweep_ready), not the chat's runs
+    assert idle[at] == gr.skip()  # Run sweep follows its question (ui.page.layout.sweep_ready), not the chat's runs
     assert states(idle[:at] + idle[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is True
     no_turns = handlers.idle_buttons((), request)
     assert states(no_turns[:at] + no_turns[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is False
 
 
 def test_the_banner_gives_its_reason_in_the_page_language():
-    from ui.i18n import Words
-    from ui.layout import banner_text
+    from ui.i18n.words import Words
+    from ui.page.layout import banner_text
 
     info = ModelInfo("tiny", is_tiny=True, note=NO_GPU)
     assert banner_text(info, Words("en")).endswith("No GPU was found, so the bundled tiny model is served.")
@@ -392,8 +392,8 @@ def test_choose_model_keys_its_reason(monkeypatch):
 
 
 def test_the_page_script_gets_every_accessible_name_in_both_languages():
-    from ui.i18n import TEXTS
-    from ui.layout import ARIA_KEYS, page_head
+    from ui.i18n.words import TEXTS
+    from ui.page.layout import ARIA_KEYS, page_head
 
     head = page_head()
     assert "window.r1v" in head and "R1V_NAMES" in head

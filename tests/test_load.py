@@ -23,8 +23,8 @@ from model.tiny.puzzles import answer_matches
 from tests.app_drive import PuzzleFile, dice_puzzles, rss_mb, solo_answer
 from tests.load_scenario import (Outcome, QueueWatch, chat_answers, chat_user_files, chat_user_texts, crowd,
                                  run_load)
-from ui.handlers import ModelInfo
-from ui.layout import build_app
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
 
 CLIENTS, QUESTIONS = 16, 3
 REQUEST_TIMEOUT_S = 120
@@ -96,7 +96,7 @@ def assert_told_their_place(outcomes: list[Outcome], in_engine_at_most: int) -> 
     """Gradio tells each accepted request its rank; a chat waiting for the model is shown its number.
 
     With at least three chats let in at once, one of them waits two whole answers, longer than the
-    engine's first report of its place (`model.engine.QUEUE_POLL_S`).
+    engine's first report of its place (`model.local.engine.QUEUE_POLL_S`).
     """
     completed = [o for o in outcomes if o.status == "completed"]
     assert all(o.queue_ranks for o in completed)

@@ -9,8 +9,8 @@ from mcp.shared.exceptions import McpError
 
 from tests.clients_drive import (EXAMPLE, FINAL_KEYS, QUESTION, UPLOAD_LIMIT, call_reason, data_url,
                                  mcp_reason, mcp_session, serve)
-from ui.i18n import EN
-from ui.mcp_tool import MIB, _request_id, body_limit_bytes, input_schema
+from ui.i18n.words import EN
+from ui.http.mcp_tool import MIB, _request_id, body_limit_bytes, input_schema
 
 SETTINGS = {"thinking_budget": 8, "max_new_tokens": 16, "temperature": 0, "seed": 1}
 
@@ -208,7 +208,7 @@ def test_python_app_py_with_mcp_serves_the_tool_and_the_routes_for_scripts(tmp_p
             time.sleep(0.5)
         assert result is not None and not result["error"], (result, (tmp_path / "app.log").read_text()[-2000:])
         assert set(result["structured"]) == FINAL_KEYS
-        short = http_reason(url, [[http_upload(url, EXAMPLE)], QUESTION])  # defaults filled by ui/httpapi.py
+        short = http_reason(url, [[http_upload(url, EXAMPLE)], QUESTION])  # defaults filled by ui/http/plain_http.py
         assert short["events"][-1][0] == "complete" and short["final"]["answer"]
     finally:
         child.terminate()

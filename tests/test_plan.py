@@ -1,4 +1,4 @@
-"""The plan before the download (model/plan.py, model/plan_facts.py, `app.py --plan`).
+"""The plan before the download (model/plan/placement.py, model/plan/facts.py, `app.py --plan`).
 
 On the bundled checkpoint with its real tokenizer and files, and on the full-size R1V, R1V2, R1V3 and
 AWQ configs (their config.json fields, built on the meta device; tokenizer facts written out as data),
@@ -19,12 +19,13 @@ import pytest
 from torch import nn
 
 import app
-from model import plan_facts, registry
-from model.plan import GIB, PLAN_CONTEXT, Gpu, ModelFacts, TokenizerFacts, plan
-from model.plan_sizes import BF16, awq_scheme, config_key, meta_model
-from model.plan_text import README_SETUPS, fit_table
-from model.checkpoint import translate_config
-from model.prompt import IMG_CONTEXT
+from model import registry
+from model.plan import facts as plan_facts
+from model.plan.placement import GIB, PLAN_CONTEXT, Gpu, ModelFacts, TokenizerFacts, plan
+from model.plan.sizes import BF16, awq_scheme, config_key, meta_model
+from model.plan.text import README_SETUPS, fit_table, plan_table
+from model.local.checkpoint import translate_config
+from model.inputs.prompt import IMG_CONTEXT
 from tests.test_checkpoint import R1V_38B
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -146,7 +147,7 @@ def test_no_gpu_refuses_a_38b_model_naming_what_it_needs(name):
     result = plan(FAMILY[name], [])
     assert result.refusal.startswith(f"{name} needs a CUDA GPU")
     assert "GiB" in result.refusal and "--backend openai" in result.refusal
-    assert "Refused:" in result.table()
+    assert "Refused:" in plan_table(result)
 
 
 def test_the_bundled_checkpoint_from_its_own_files():
@@ -161,7 +162,7 @@ def test_the_bundled_checkpoint_from_its_own_files():
     on_cpu = plan(found, [])
     assert on_cpu.refusal == "" and on_cpu.chosen.scheme.key == "fp32"
     assert on_cpu.chosen.weight_bytes == on_cpu.parameters * 4 + on_cpu.buffer_bytes
-    assert on_cpu.context_length == 1024 and "Verdict: loads in float32 on the CPU" in on_cpu.table()
+    assert on_cpu.context_length == 1024 and "Verdict: loads in float32 on the CPU" in plan_table(on_cpu)
     assert "needs a CUDA GPU" in plan(found, [], quantization="4bit").refusal
     for count in (1, 2, 4, 8):
         result = plan(found, gpus(count, 24))
@@ -182,7 +183,7 @@ def test_a_native_layout_plans_as_its_official_twin():
 
 
 def test_the_printed_plan_names_the_map_the_template_and_the_tokens():
-    text = plan(FAMILY["r1v3-38b"], gpus(2, 80)).table()
+    text = plan_table(plan(FAMILY["r1v3-38b"], gpus(2, 80)))
     assert "GPU 0 | 80.0 |" in text and "layers 0-21, 63" in text and "layers 22-62" in text
     assert "Template: chatml (registry)" in text and "</think> split into 3 tokens" in text
     assert "Context: 32,768 tokens" in text and "about 76.8 GB" in text and "estimate" in text
@@ -252,7 +253,7 @@ def test_a_hub_model_fetches_no_weights_and_sizes_them_from_file_metadata(monkey
 
     monkeypatch.setattr(huggingface_hub.HfApi, "model_info", offline)
     estimated = plan(plan_facts.gather(spec), [])
-    assert estimated.facts.weights is None and "estimate" in estimated.table()
+    assert estimated.facts.weights is None and "estimate" in plan_table(estimated)
     assert estimated.download_bytes == estimated.parameters * 2 + estimated.buffer_bytes
 
 
@@ -290,7 +291,7 @@ def test_python_app_plan_on_the_bundled_model_prints_the_plan_and_exits_0():
 
 
 def test_the_plan_fetches_what_the_loader_fetches_less_the_weights():
-    from model.loader import _HUB_PATTERNS
+    from model.local.loader import _HUB_PATTERNS
 
     assert set(plan_facts.SMALL_FILES) == set(_HUB_PATTERNS) - {"*.safetensors"}
 
@@ -310,7 +311,7 @@ def test_the_plan_counts_the_static_caches_the_fast_path_keeps():
     assert load.kv_bytes == 32_768 * roomy.kv_bytes_per_token  # the context's cache, required
     assert load.ladder_bytes == (4096 + 8192 + 16_384) * roomy.kv_bytes_per_token
     assert load.required + load.ladder_bytes == load.total <= load.free_bytes
-    assert "Static KV caches kept for the fast path: 4,096 + 8,192 + 16,384 + 32,768 tokens (15.0 GiB)" in roomy.table()
+    assert "Static KV caches kept for the fast path: 4,096 + 8,192 + 16,384 + 32,768 tokens (15.0 GiB)" in plan_table(roomy)
 
 
 def test_a_smaller_gpu_keeps_fewer_cache_sizes_and_the_same_verdicts():
@@ -318,7 +319,7 @@ def test_a_smaller_gpu_keeps_fewer_cache_sizes_and_the_same_verdicts():
     tight = plan(facts, [Gpu(0, 42 * GIB)], quantization="4bit")  # 4-bit needs 40.3 GiB: 1.7 GiB left
     assert tight.chosen.cache_lengths == [4096, 32_768]
     assert ("Static KV caches kept for the fast path: 4,096 + 32,768 tokens (9.0 GiB); 8,192, 16,384 left out: "
-            "no room beside the weights") in tight.table()
+            "no room beside the weights") in plan_table(tight)
     for setup in ([Gpu(0, 42 * GIB)], [Gpu(0, 24 * GIB), Gpu(1, 24 * GIB)], [Gpu(0, 141 * GIB)]):
         for fit in plan(facts, setup).fits:
             for load in fit.loads:  # the smaller caches only take room left over: they never flip a verdict

@@ -15,10 +15,10 @@ from gradio_client.exceptions import AppError
 import app as app_module
 from model.events import GenerationOptions
 from tests.clients_drive import mcp_session
-from ui.handlers import ModelInfo, ServingPolicy
-from ui.layout import build_app
-from ui.ratelimit import WINDOW_S, RateLimiter, client_address
-from ui.requestlog import RequestLog
+from ui.page.handlers import ModelInfo, ServingPolicy
+from ui.page.layout import build_app
+from ui.serving.ratelimit import WINDOW_S, RateLimiter, client_address
+from ui.serving.requestlog import RequestLog
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 QUESTION = "How many red shapes are there?"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.prompt import IMG_CONTEXT, PromptTurn, build_prompt, encode_user_text
+from model.inputs.prompt import IMG_CONTEXT, PromptTurn, build_prompt, encode_user_text
 from tests.helpers import tiny_folder, tiny_tokenizer  # noqa: F401 (fixtures)
 
 BOS, EOS = "<｜begin▁of▁sentence｜>", "<｜end▁of▁sentence｜>"

@@ -12,7 +12,7 @@ import uuid
 import pytest
 
 from tests.clients_drive import EXAMPLE, FINAL_KEYS, JS_DIR, ROOT, js_ready, serve
-from ui.mcp_tool import MCP_PATH
+from ui.http.mcp_tool import MCP_PATH
 
 README_URL = "http://127.0.0.1:7860"
 BLOCK = re.compile(r"```(\w+)\n(.*?)```", re.S)

@@ -4,7 +4,7 @@ Two copies (tests/remote_server.py): the "answerer" thinks 40 known characters, 
 answers "efgh"; the "ponderer" thinks in a loop until a client stops it. What transformers serve never
 does (vLLM's reasoning fields, a budget the server ignores, invalid JSON, silence) is played by a
 scripted HTTP server. Every wait is bounded by the engine's `timeout_s`.
-The input limits both engines share (model/limits.py, model/inputs.py) are tested at the end.
+The input limits both engines share (model/limits.py, model/inputs/assemble.py) are tested at the end.
 """
 from __future__ import annotations
 
@@ -19,16 +19,16 @@ from itertools import islice
 import pytest
 from PIL import Image
 
-from model.engine import LocalEngine
+from model.local.engine import LocalEngine
 from model.events import (THINKING_BUDGET_MAX, AnswerDelta, BudgetReached, Done, Error, FinishReason,
                           GenerationOptions, Request, Stats, ThinkingDelta, Turn, UserFacingError)
-from model.images import count_tiles
-from model.inputs import check_context, context_size, load_images, prepare_input
+from model.inputs.images import count_tiles
+from model.inputs.assemble import check_context, context_size, load_images, prepare_input
 from model.limits import Limits, env_name
-from model.prompt import encode_user_text
+from model.inputs.prompt import encode_user_text
 from model.reasoning import HAND_OVER
-from model.remote import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine
-from model.remote_payload import build_messages
+from model.remote.engine import BUDGET_FIELD, CONTINUE_FIELDS, HAND_OVER_TOKENS, RemoteEngine
+from model.remote.payload import build_messages
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.remote_server import HANG, FakeServer, Server, chat_chunk, free_port, script_model
 
@@ -39,7 +39,7 @@ SECRET = "sk-r1v-test-5f3a9c0e1b7d"
 
 @pytest.fixture(scope="module")
 def scripts(tiny_folder, tmp_path_factory):  # noqa: F811
-    from model.loader import load
+    from model.local.loader import load
     from model.registry import ModelSpec, by_name
 
     spec = ModelSpec(**{**by_name("tiny").__dict__, "source": str(tiny_folder)})
@@ -306,7 +306,7 @@ def test_no_raw_marker_reaches_the_answer(pieces):
                                          ("my-finetune", "my-finetune")])
 def test_visitors_see_the_model_name_never_the_endpoint(model, shown):
     import app
-    from ui.handlers import ModelSlot
+    from ui.page.handlers import ModelSlot
 
     with FakeServer(lambda path, body: (200, [])) as fake:
         argv = ["--backend", "openai", "--endpoint", fake.endpoint] + (["--model", model] if model else [])
@@ -401,7 +401,7 @@ def test_the_api_key_is_sent_as_a_bearer_token_and_shown_nowhere(monkeypatch):
     assert all(SECRET not in repr(event) for event in events)
 
 
-# -- input limits shared by both engines (model/limits.py, model/inputs.py)
+# -- input limits shared by both engines (model/limits.py, model/inputs/assemble.py)
 
 
 def test_every_limit_can_be_set_from_the_environment_and_a_bad_value_is_named():

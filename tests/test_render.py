@@ -1,4 +1,4 @@
-"""ui/render.py: titles, the stats line, the live turn, throttling (fake clock) and the exports."""
+"""ui/render/messages.py: titles, the stats line, the live turn, throttling (fake clock) and the exports."""
 from __future__ import annotations
 
 import itertools
@@ -8,8 +8,8 @@ import pytest
 
 from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, Stats, Status,
                           ThinkingDelta)
-from ui.render import (LiveTurn, Throttle, TurnRecord, frames, history_messages, stats_line, thinking_title,
-                       thought_title)
+from ui.render.messages import (LiveTurn, Throttle, TurnRecord, frames, history_messages, stats_line, thinking_title,
+                       thought_title, turn_messages)
 
 
 class FakeClock:
@@ -92,7 +92,7 @@ def test_no_thought_bubble_once_over_when_there_was_no_thinking():
     assert [m.get("metadata") for m in live.messages()] == [None, None]
     live.apply(Done(FinishReason.ANSWERED))
     record = live.record()
-    assert [m["content"]["text"] for m in record.messages()] == ["Say hi &lt;b>now&lt;/b>", "Hi."]
+    assert [m["content"]["text"] for m in turn_messages(record)] == ["Say hi &lt;b>now&lt;/b>", "Hi."]
     assert all("metadata" not in m for m in history_messages([record]))
 
 
@@ -109,13 +109,13 @@ def test_live_turn_budget_and_stop_while_thinking():
     stopped.apply(ThinkingDelta("hmm", 3))
     stopped.apply(Stats(**{**make_stats(FinishReason.STOPPED).__dict__, "answer_tokens": 0}))
     stopped.apply(Done(FinishReason.STOPPED))
-    messages = stopped.messages()
+    messages = turn_messages(stopped)
     assert messages[-2]["metadata"]["status"] == "done"
     assert messages[-2]["metadata"]["title"].endswith("stopped")
     assert messages[-1]["content"]["text"] == "*(stopped)*"
     record = stopped.record()
     assert record.answer == "" and record.finish_reason is FinishReason.STOPPED
-    assert record.messages() == messages
+    assert turn_messages(record) == messages
 
 
 def test_growing_text_stays_a_prefix_so_streamed_diffs_only_append():
@@ -184,7 +184,7 @@ def test_history_messages_rebuild_every_turn():
 
 
 def test_live_speed_counts_tokens_per_second_since_the_first_token():
-    from ui.handlers import live_status
+    from ui.page.handlers import live_status
 
     clock = FakeClock()
     live = LiveTurn("q", [], clock=clock)
@@ -201,7 +201,7 @@ def test_live_speed_counts_tokens_per_second_since_the_first_token():
 
 
 def test_a_long_text_gets_fewer_frames_so_the_page_keeps_up():
-    from ui.render import DRAWN_CHARS_PER_S
+    from ui.render.messages import DRAWN_CHARS_PER_S
 
     clock = FakeClock()
     throttle = Throttle(15, clock=clock)

@@ -9,7 +9,7 @@ import html
 
 import pytest
 
-from ui.safe_text import CHATBOT_OPTIONS, LATEX_DELIMITERS, markdown_to_html, segments, shown
+from ui.render.safe_text import CHATBOT_OPTIONS, LATEX_DELIMITERS, markdown_to_html, segments, shown
 
 LONG = "A" * 100_000
 HUGE_BLOCK = "$$" + "x+" * 3000 + "1$$"
@@ -123,7 +123,7 @@ def test_markdown_to_html(text, expected):
 
 
 def test_a_very_long_line_is_cut_into_paragraphs_at_spaces_and_keeps_its_text():
-    from ui.safe_text import LONG_LINE
+    from ui.render.safe_text import LONG_LINE
 
     prose = "word $x$ " * 2_000
     out = shown(prose)

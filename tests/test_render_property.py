@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, example, given, note, seed, settings
 from hypothesis import strategies as st
 
 from tests.marked_oracle import ORACLE_MISSING, MarkedOracle, Rendered
-from ui.safe_text import shown
+from ui.render.safe_text import shown
 
 if ORACLE_MISSING and os.environ.get("CI"):
     raise RuntimeError(f"the rendering policy's property test must run in CI: {ORACLE_MISSING}")

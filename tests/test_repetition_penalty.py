@@ -13,10 +13,10 @@ import functools
 import pytest
 import torch
 
-from model.engine import LocalEngine
+from model.local.engine import LocalEngine
 from model.events import GenerationOptions, Request, Turn
-from model.fastpath import FastPath
-from model.inputs import prepare_input
+from model.local.fastpath import FastPath
+from model.inputs.assemble import prepare_input
 from tests.helpers import collect, tiny_folder, tiny_loaded  # noqa: F401 (fixtures)
 from tests.test_engine import GREEDY, png
 

@@ -1,7 +1,7 @@
-"""ui/share.py: snapshots get unguessable ids, copy their images, expire, stay within their count and
+"""ui/store/share.py: snapshots get unguessable ids, copy their images, expire, stay within their count and
 bytes (a visitor's own oldest dropped, never another visitor's), keep each visitor within an hourly
 quota and a share of the total, refuse a snapshot over the size limit, delete only with their token,
-and refuse ids that are not ids (no path is ever built from one). The page's Share (ui/history_view.py)
+and refuse ids that are not ids (no path is ever built from one). The page's Share (ui/page/history_list.py)
 shares only turns this server streamed: a record edited in the browser's history is refused."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import re
 import pytest
 
 from model.events import UserFacingError
-from ui.share import ID_PATTERN, ShareLimits, ShareStore, valid_id
+from ui.store.share import ID_PATTERN, ShareLimits, ShareStore, valid_id
 
 
 class Clock:
@@ -192,9 +192,9 @@ class FakeRequest:
 
 
 def view_with(tmp_path, share_links: bool):
-    from ui.handlers import Handlers, ModelInfo, ModelSlot
-    from ui.history import HistoryOptions
-    from ui.history_view import HistoryView
+    from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+    from ui.store.history import HistoryOptions
+    from ui.page.history_list import HistoryView
 
     class Idle:
         def stream(self, request):
@@ -238,7 +238,7 @@ def _controls() -> list:
 
     d = GenerationOptions.validated()
     return [d.thinking_budget, False, d.answer_budget, d.temperature, d.top_p, d.top_k, d.repetition_penalty,
-            d.max_tiles, d.seed]  # the page's settings, in ui.controls.CONTROL_NAMES order
+            d.max_tiles, d.seed]  # the page's settings, in ui.page.controls.CONTROL_NAMES order
 
 
 CONTROLS = _controls()

@@ -1,4 +1,4 @@
-"""ui/sweep.py: budget parsing, answer agreement, table and plot, and sweeps run on the tiny model."""
+"""ui/page/sweep.py: budget parsing, answer agreement, table and plot, and sweeps run on the tiny model."""
 from __future__ import annotations
 
 import io
@@ -13,7 +13,7 @@ from model.reasoning import make_tracker
 from model.tiny.puzzles import puzzle_at
 from tests.conftest import slowed, wait_until
 from tests.helpers import collect
-from ui.sweep import (AGREEMENT_STYLE, MAX_BUDGETS, SWEEP_HEADERS, TEXT, Agreement, SweepProgress, SweepRow,
+from ui.page.sweep import (AGREEMENT_STYLE, MAX_BUDGETS, SWEEP_HEADERS, TEXT, Agreement, SweepProgress, SweepRow,
                       agreement, answers_agree, budget_label, forced_part, normalise_answer, parse_budgets,
                       progress_text,
                       run_sweep, sweep_plot, sweep_table)

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.engine import LocalEngine
-from model.loader import load
+from model.local.engine import LocalEngine
+from model.local.loader import load
 from model.registry import TINY_PATH, ModelSpec, by_name
 from model.tiny.evaluate import run_puzzles
 from model.tiny.train import EVAL_SEED_OFFSET, Recipe, train

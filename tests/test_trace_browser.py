@@ -22,9 +22,9 @@ from model.limits import THINKING_ROOM
 from tests.conftest import wait_until
 from tests.test_browser import ARTIFACTS, CHROMIUM, EXAMPLE, pick_first_example
 from tests.test_layout_browser import contrast
-from ui.handlers import ModelInfo
-from ui.layout import build_app
-from ui.render import MIN_OPEN_S
+from ui.page.handlers import ModelInfo
+from ui.page.layout import build_app
+from ui.render.messages import MIN_OPEN_S
 
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
                                 reason="Chromium is not installed (apt-get install -y chromium)")

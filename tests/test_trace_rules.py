@@ -16,14 +16,14 @@ import pytest
 
 from app import parse_args
 from model.events import AnswerDelta, Done, FinishReason, GenerationOptions, ThinkingDelta, UserFacingError
-from model.inputs import check_conversation_room
+from model.inputs.assemble import check_conversation_room
 from model.limits import THINKING_ROOM, turn_room
 from tests.conftest import wait_until
-from ui.handlers import Handlers, ModelInfo, ModelSlot
-from ui.i18n import EN
-from ui.layout import sweep_ready
-from ui.render import MIN_OPEN_S, LiveTurn
-from ui.sessions import SessionChoice
+from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from ui.i18n.words import EN
+from ui.page.layout import sweep_ready
+from ui.render.messages import MIN_OPEN_S, LiveTurn, turn_messages
+from ui.serving.sessions import SessionChoice
 
 
 class FakeClock:
@@ -69,8 +69,8 @@ def test_keep_open_never_folds_and_records_can_be_drawn_open():
     clock.now += 3600
     assert live.open_for() == math.inf and status_of(live) is None
     record = live.record()
-    assert record.messages(opened=True)[-2]["metadata"].get("status") is None
-    assert record.messages()[-2]["metadata"]["status"] == "done"
+    assert turn_messages(record, opened=True)[-2]["metadata"].get("status") is None
+    assert turn_messages(record)[-2]["metadata"]["status"] == "done"
 
 
 def test_without_a_minimum_the_live_turn_folds_at_the_answer_as_before():

@@ -10,11 +10,11 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from model.events import GenerationOptions
-from model.images import load_image, tile_images
+from model.inputs.images import load_image, tile_images
 from tests.test_sweep import hand_over_tokens
-from ui.handlers import Handlers, ModelInfo, ModelSlot
-from ui.layout import build_app
-from ui.tiling_view import PANEL_GAP
+from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from ui.page.layout import build_app
+from ui.page.tiles import PANEL_GAP
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 QUESTION = "How many red shapes are there?"

@@ -1,4 +1,4 @@
-"""Blind votes on disk and the table they add up to (ui/votes.py): no Gradio, no model.
+"""Blind votes on disk and the table they add up to (ui/store/votes.py): no Gradio, no model.
 
 - The Wilson score interval against values worked out by hand, and its edges.
 - Pairs: (X vs Y) and (Y vs X) are one pair; outcomes "A better"/"B better" land on the side that was
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from ui.votes import (VOTE_KEYS, SideResult, VoteStore, image_digest, pair_key, read_votes, results_table,
+from ui.store.votes import (VOTE_KEYS, SideResult, VoteStore, image_digest, pair_key, read_votes, results_table,
                       table_jsonl, vote_line, vote_summary_lines, wilson_interval)
 
 X = SideResult("tiny · thinking budget 0 · temperature 0", "3", 0, 0.0, 0.4, 3)

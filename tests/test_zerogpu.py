@@ -15,7 +15,7 @@ import pytest
 from model.events import AnswerDelta, Done, FinishReason, GenerationOptions, Request, ThinkingDelta
 from tests.helpers import tiny_folder  # noqa: F401 (fixtures)
 from tests.test_engine import png
-from ui.zerogpu import MAX_SECONDS, enabled, gpu_seconds
+from ui.serving.zerogpu import MAX_SECONDS, enabled, gpu_seconds
 
 
 class StandInSpaces(types.ModuleType):

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from model.engine import LocalEngine
+from model.local.engine import LocalEngine
 from model.events import AnswerDelta, GenerationOptions, Request, Stats
-from model.loader import LoadedModel, load
+from model.local.loader import LoadedModel, load
 from model.registry import by_name, resolve
 from model.tiny import build
 from model.tiny.puzzles import answer_matches, generate

@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 from transformers import InternVLForConditionalGeneration
 
-from model.images import tile_images
-from model.prompt import PromptTurn, build_prompt
+from model.inputs.images import tile_images
+from model.inputs.prompt import PromptTurn, build_prompt
 from model.reasoning import AFTER_MARKER, END_THINK, HAND_OVER
 from model.tiny import build
 from model.tiny.puzzles import POSITIONS, puzzle_at
