@@ -109,7 +109,7 @@ def test_live_turn_budget_and_stop_while_thinking():
     stopped.apply(ThinkingDelta("hmm", 3))
     stopped.apply(Stats(**{**make_stats(FinishReason.STOPPED).__dict__, "answer_tokens": 0}))
     stopped.apply(Done(FinishReason.STOPPED))
-    messages = turn_messages(stopped)
+    messages = stopped.messages()
     assert messages[-2]["metadata"]["status"] == "done"
     assert messages[-2]["metadata"]["title"].endswith("stopped")
     assert messages[-1]["content"]["text"] == "*(stopped)*"
