@@ -24,7 +24,7 @@ from model.events import Status, UserFacingError
 from model.limits import Limits
 from ui.serving import zerogpu
 from ui.page.handlers import ModelInfo, ServingPolicy
-from ui.store.history import FEEDBACK_MODES, HistoryOptions
+from ui.store.history import FEEDBACK_MODES, HistoryOptions, data_folder
 from ui.page.layout import build_app, serve
 from ui.serving.settings import served_defaults
 from ui.serving.zerogpu import ZeroGPUEngine
@@ -95,6 +95,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="turn off the Share button and ?share= links (R1V_SHARE_LINKS=0)")
     parser.add_argument("--feedback", choices=FEEDBACK_MODES, default=_env("FEEDBACK", "on"),
                         help="verdicts and blind votes kept in the data folder: off, on (text only) or with-images")
+    parser.add_argument("--feedback-summary", action="store_true",
+                        help="print the stored verdicts (per day, verdict, reason, model and settings) and the "
+                             "blind-vote table from the data folder, then exit; nothing is loaded")
     parser.add_argument("--keep-thinking-open", action="store_true",
                         default=_env("KEEP_THINKING_OPEN", "") not in ("", "0", "false", "no", "off"),
                         help="traces stay unfolded after the answer (the page's box starts ticked)")
@@ -293,6 +296,11 @@ def after(started: threading.Event, engine: Any) -> Any:
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
+    if args.feedback_summary:  # from the stored files alone
+        from ui.store.feedback import feedback_summary_lines
+
+        print("\n".join(feedback_summary_lines(data_folder())))
+        return
     if args.plan:  # before anything is loaded or served
         from model.plan.facts import run_plan
 

@@ -4,9 +4,11 @@
 name ("r1v3-38b", "tiny"), a Hub id ("Skywork/Skywork-R1V3-38B") or a local folder. Unknown Hub
 ids and folders get a spec whose template is guessed from the checkpoint's own config at load
 time (`template="auto"`). Token ids are never stored here: they are read from each tokenizer.
+`checkpoint_version(folder)` names the weights a folder holds, for the verdicts a model team reads.
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -101,3 +103,18 @@ def pick_default(gpu_memory_gb: list[float]) -> ModelSpec:
     if gpu_memory_gb and max(gpu_memory_gb) >= by_name(DEFAULT_SMALL_GPU_MODEL).min_gpu_gb:
         return by_name(DEFAULT_SMALL_GPU_MODEL)
     return by_name("tiny")
+
+
+def checkpoint_version(folder: Path | str) -> str:
+    """The Hub commit of a cached snapshot (`.../snapshots/<commit>`), else a digest of the folder's
+    config and of its weight files' names and sizes (reading the weights would take minutes)."""
+    path = Path(folder)
+    if path.parent.name == "snapshots":
+        return path.name
+    digest = hashlib.sha256()
+    config = path / "config.json"
+    if config.is_file():
+        digest.update(config.read_bytes())
+    for weights in sorted(path.glob("*.safetensors")):
+        digest.update(f"{weights.name}:{weights.stat().st_size}\n".encode())
+    return "sha256:" + digest.hexdigest()[:12]

@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Optional, Protocol, Sequence, Union
 import gradio as gr
 
 from model.events import Error, Event, GenerationOptions, Prepared, Request, Status
+from model.registry import checkpoint_version
 from ui.i18n.words import EN, Words
 from ui.serving.ratelimit import RateLimiter, client_address
 from ui.render.messages import LiveTurn, Throttle, frames
@@ -51,6 +52,7 @@ class ModelInfo:
     defaults: GenerationOptions = field(default_factory=GenerationOptions)  # where the sliders start
     backend: str = "local"  # "local" or "openai"
     context_tokens: Optional[int] = None  # the model's context length, when known
+    version: str = ""  # which weights: filled in once loaded (`model.registry.checkpoint_version`)
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ class ModelSlot:
         loaded = getattr(engine, "loaded", None)
         if not self.info.device and loaded is not None:
             self.info.device = loaded.device_label
+        if not self.info.version and getattr(loaded, "folder", None) is not None:
+            self.info.version = checkpoint_version(loaded.folder)
 
     @property
     def ready(self) -> bool:

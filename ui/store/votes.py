@@ -76,7 +76,10 @@ def vote_line(vote_id: str, outcome: str, shown: Sequence[SideResult], question:
 
 
 class VoteStore:
-    """Votes kept under `<folder>/feedback/`, or nowhere when the mode is "off"."""
+    """Votes kept under `<folder>/feedback/`, or nowhere when the mode is "off" (verdicts subclass it)."""
+
+    PREFIX = "votes"  # the files' names: <PREFIX>-YYYY-MM-DD.jsonl
+    KEYS = VOTE_KEYS  # every line's keys, in this order
 
     def __init__(self, folder: Path | str, mode: str = "on"):
         self.folder, self.mode = Path(folder) / "feedback", mode
@@ -87,14 +90,14 @@ class VoteStore:
         return self.mode != "off"
 
     def path_for(self, when: datetime) -> Path:
-        return self.folder / f"votes-{when.astimezone(timezone.utc).date().isoformat()}.jsonl"
+        return self.folder / f"{self.PREFIX}-{when.astimezone(timezone.utc).date().isoformat()}.jsonl"
 
     def write(self, line: dict[str, Any], images: Iterable[str] = ()) -> Path | None:
-        """Append one vote (keys in VOTE_KEYS order); with images kept, copy each image once."""
+        """Append one line (keys in KEYS order); with images kept, copy each image once."""
         if not self.enabled:
             return None
         path = self.path_for(datetime.fromisoformat(line["time"]))
-        text = json.dumps({key: line[key] for key in VOTE_KEYS}, ensure_ascii=False)
+        text = json.dumps({key: line[key] for key in self.KEYS}, ensure_ascii=False)
         with self._lock:
             self.folder.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as out:
