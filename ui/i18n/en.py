@@ -378,4 +378,20 @@ EN_TEXTS: dict[str, str] = {
     "warn.no_question.api": "question is empty: send the question as text.",
     "error.url_unreachable": ("The image at {url} could not be fetched: the name does not resolve or its server did "
                               "not send the image. Check the URL, or send the image as a data: URL or an upload."),
+    # verdicts on answers (ui/page/verdicts.py)
+    "verdict.reason": "Why? (optional)",
+    "verdict.reason.wrong_answer": "Wrong answer",
+    "verdict.reason.wrong_reading": "Misread the image",
+    "verdict.reason.thinks_too_long": "Thinks too long",
+    "verdict.reason.language": "Language",
+    "verdict.reason.other": "Other",
+    "verdict.comment": "Comment (optional)",
+    "verdict.save": "Save reason",
+    "verdict.saved_up": "👍 saved for the model team. Say why if you like; the same thumb again withdraws it.",
+    "verdict.saved_down": "👎 saved for the model team. Say why if you like; the same thumb again withdraws it.",
+    "verdict.explained": "Saved: {reason}.",
+    "verdict.no_reason": "your comment",
+    "verdict.withdrawn": "Verdict withdrawn.",
+    "verdict.turn_gone": "That answer is no longer in the chat, so nothing was saved.",
+    "verdict.nothing_to_save": "Choose a reason or write a comment first.",
 }

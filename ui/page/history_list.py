@@ -90,7 +90,8 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
     with gr.Column(visible=False, elem_id="replay") as replay:
         head = gr.Markdown("", elem_id="replay-head")
         chatbot = gr.Chatbot(label=LABEL("replay.label"), height=520, **CHATBOT_OPTIONS,
-                             buttons=["copy", "copy_all"], feedback_options=None, elem_id="replay-chat", visible=False)
+                             buttons=["copy", "copy_all"], elem_id="replay-chat", visible=False,
+                             feedback_options=("Like", "Dislike") if options.feedback != "off" else None)
         with gr.Row(visible=False) as tools:
             at_once = gr.Checkbox(False, label=LABEL("replay.at_once"), elem_id="replay-at-once")
             again = gr.Button(LABEL("replay.again"), size="sm", elem_id="replay-again")

@@ -38,7 +38,9 @@ from ui.serving.settings import THINKING_SLIDER_DEFAULT
 from ui.page import history_list
 from ui.store.history import HistoryOptions
 from ui.page.sweep import sweep_headers
+from ui.store.feedback import VerdictStore
 from ui.store.votes import VoteStore
+from ui.page.verdicts import Verdicts, verdict_controls, wire_replay_verdicts, wire_verdicts
 
 STYLE = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon buttons, scrolls
@@ -87,6 +89,7 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
     slot = ModelSlot(engine, info)
     history = history or HistoryOptions.from_env()
     handlers = Handlers(slot, max_updates_per_s=max_updates_per_s, policy=policy, keep_thinking_open=keep_thinking_open)
+    verdict_store = VerdictStore(history.folder, history.feedback)
     with gr.Blocks(title=TITLE) as demo:
         header = _header(slot)
         records = gr.State(())
@@ -97,7 +100,8 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
             with gr.Column(scale=3, min_width=480, elem_id="main-column"):
                 with gr.Tabs(elem_id="views"):
                     with gr.Tab(LABEL("tab.chat"), elem_id="chat-tab") as chat_tab:
-                        chat = _chat_column(info)
+                        chat = _chat_column(info, feedback=verdict_store.enabled)
+                        verdict = verdict_controls() if verdict_store.enabled else None
                     with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab") as sweep_tab:
                         sweep = _sweep_view(info)
                     with gr.Tab(LABEL("tab.compare"), elem_id="compare-tab") as compare_tab:  # B: compare_engine
@@ -119,6 +123,12 @@ def build_app(engine: Union[Engine, EngineFactory], info: ModelInfo, *, max_conc
         _gate_sweep(sweep, [answered["sent"], answered["regenerated"], answered["undone"], answered["cleared"],
                             *switched, sweep["swept"]])
         wire_evaluate(handlers, evaluation, controls)
+        if verdict is not None:
+            verdicts = Verdicts(verdict_store, slot, handlers.languages)
+            wire_verdicts(verdicts, verdict, chat["chatbot"], records, saved["conv_id"], saved["store"], controls,
+                          [answered[name] for name in ("sent", "regenerated", "undone", "cleared")] + switched)
+            if kept.shares is not None:
+                wire_replay_verdicts(verdicts, saved["chatbot"], saved["shared"], kept.shares.load)
         _wire_page(header, chat, chat_tab, (sweep_tab, compare_tab, evaluate_tab))
         _settings_follow_tabs(compare_tab, (chat_tab, sweep_tab, evaluate_tab))
         gr.api(handlers.reason_api(), api_name="reason", concurrency_id="generate")  # one line for everyone
@@ -156,9 +166,10 @@ def banner_text(info: ModelInfo, words: Words) -> str:
     return words("tiny_banner") + (f" {words.message(info.note)}" if info.note else "")
 
 
-def _chat_column(info: ModelInfo) -> dict[str, Any]:
-    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, **CHATBOT_OPTIONS,
-                         buttons=["copy", "copy_all"], feedback_options=None, elem_id="chat",
+def _chat_column(info: ModelInfo, feedback: bool) -> dict[str, Any]:
+    """The chat, its box and buttons; with `feedback`, Gradio's thumbs under each answer (ui/page/verdicts.py)."""
+    chatbot = gr.Chatbot(label=LABEL("chat.label"), height=600, **CHATBOT_OPTIONS, buttons=["copy", "copy_all"],
+                         feedback_options=("Like", "Dislike") if feedback else None, elem_id="chat",
                          placeholder=LABEL("chat.placeholder"))
     box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",
                                show_label=False,
