@@ -10,7 +10,7 @@ from transformers import InternVLForConditionalGeneration
 from transformers.core_model_loading import WeightConverter, WeightRenaming, rename_source_key
 
 from model.local.checkpoint import (CheckpointError, detect_layout, official_device_map,
-                              official_weight_conversions, translate_config)
+                                    official_weight_conversions, translate_config)
 from model.local.loader import load, read_config
 from model.registry import ModelSpec, resolve
 from model.tiny.build import (_default_corpus, build_tokenizer, native_to_official, save_official,

@@ -12,7 +12,7 @@ from PIL import Image
 
 from model.events import FinishReason, Stats
 from ui.render.exports import (EXPORT_CSP, THUMBNAIL_SIDE, thumbnail, transcript_html, transcript_markdown,
-                        transcript_zip)
+                               transcript_zip)
 from ui.page.handlers import MAX_EXPORT_DIRS, Handlers, ModelInfo, ModelSlot
 from ui.render.messages import TurnRecord
 from ui.render.safe_text import markdown_to_html

@@ -11,7 +11,7 @@ import pytest
 
 from model.events import FinishReason
 from ui.store.history import (bounded, empty_store, find, listing, merged_turns, parsed, restored, saved,
-                        size_of, state_secret, title_of, turn_from_dict, turn_to_dict, with_pending)
+                              size_of, state_secret, title_of, turn_from_dict, turn_to_dict, with_pending)
 from ui.i18n.words import Words
 from ui.render.messages import turn_messages
 from ui.store.turns import RestoredTurn, TurnRecord

@@ -22,13 +22,13 @@ import torch
 from PIL import Image, ImageFile
 
 from model.inputs.images import (
-    ImageError,
-    ImageLimits,
-    count_tiles,
-    load_image,
-    official_grid,
-    tile_images,
-)
+                                 ImageError,
+                                 ImageLimits,
+                                 count_tiles,
+                                 load_image,
+                                 official_grid,
+                                 tile_images,
+                                 )
 
 MEAN = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
 STD = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)

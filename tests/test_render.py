@@ -9,7 +9,7 @@ import pytest
 from model.events import (AnswerDelta, BudgetReached, Done, Error, FinishReason, Stats, Status,
                           ThinkingDelta)
 from ui.render.messages import (LiveTurn, Throttle, TurnRecord, frames, history_messages, stats_line, thinking_title,
-                       thought_title, turn_messages)
+                                thought_title, turn_messages)
 
 
 class FakeClock:

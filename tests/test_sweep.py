@@ -14,9 +14,9 @@ from model.tiny.puzzles import puzzle_at
 from tests.conftest import slowed, wait_until
 from tests.helpers import collect
 from ui.page.sweep import (AGREEMENT_STYLE, MAX_BUDGETS, SWEEP_HEADERS, TEXT, Agreement, SweepProgress, SweepRow,
-                      agreement, answers_agree, budget_label, forced_part, normalise_answer, parse_budgets,
-                      progress_text,
-                      run_sweep, sweep_plot, sweep_table)
+                           agreement, answers_agree, budget_label, forced_part, normalise_answer, parse_budgets,
+                           progress_text,
+                           run_sweep, sweep_plot, sweep_table)
 
 GREEDY = dict(temperature=0, repetition_penalty=1.0, max_tiles=4, answer_budget=16)
 ANSWERED = (FinishReason.ANSWERED, FinishReason.BUDGET_THEN_ANSWERED)

@@ -15,7 +15,7 @@ from model.inputs.assemble import load_sources
 from model.limits import Limits
 from tests.helpers import collect
 from ui.page.tiles import (DISPLAY_MAX_SIDE, LINE_COLOUR, R1V_TILE_SIZE, R1V_TOKENS_PER_TILE,
-                            THUMBNAIL_FRAME_COLOUR, TEXT, tiling_overlay, tiling_settings)
+                           THUMBNAIL_FRAME_COLOUR, TEXT, tiling_overlay, tiling_settings)
 
 GREY = (120, 120, 120)
 SIZES = {"wide": (1600, 400), "tall": (300, 1200), "square": (800, 800), "tiny": (1, 1),

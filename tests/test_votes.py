@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ui.store.votes import (VOTE_KEYS, SideResult, VoteStore, image_digest, pair_key, read_votes, results_table,
-                      table_jsonl, vote_line, vote_summary_lines, wilson_interval)
+                            table_jsonl, vote_line, vote_summary_lines, wilson_interval)
 
 X = SideResult("tiny · thinking budget 0 · temperature 0", "3", 0, 0.0, 0.4, 3)
 Y = SideResult("tiny · thinking budget no limit · temperature 0", "2", 30, 1.5, 2.0, 3)

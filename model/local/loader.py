@@ -19,7 +19,7 @@ from transformers import (AutoTokenizer, InternVLConfig, InternVLForConditionalG
                           PreTrainedTokenizerBase)
 
 from model.local.checkpoint import (IMAGE_CONTEXT_TOKEN, CheckpointError, SkyworkR1VForConditionalGeneration,
-                              detect_layout, language_layer_count, official_device_map, translate_config)
+                                    detect_layout, language_layer_count, official_device_map, translate_config)
 from model.events import Status
 from model.local.fastpath import attention_implementation
 from model.registry import ModelSpec

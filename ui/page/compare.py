@@ -40,7 +40,7 @@ import gradio as gr
 
 from model.events import SEED_MAX, Done, Error, Event, FinishReason, GenerationOptions, Request, Status, UserFacingError
 from ui.page.compare_blind import (BlindVotes, Comparison, ballot_view, blind_frame, blind_order, export_results,
-                              results_markdown, reveal_line, side_result, wire_ballot)
+                                   results_markdown, reveal_line, side_result, wire_ballot)
 from ui.page.handlers import live_status
 from ui.i18n.words import EN, LABEL, Words
 from ui.serving.sessions import session_of

@@ -42,10 +42,10 @@ from ui.render.exports import transcript_html, transcript_zip
 from model.limits import turn_room
 from ui.http.health import context_tokens
 from ui.render.messages import (MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, history_messages, stats_line,
-                               tokens_text, turn_messages)
+                                tokens_text, turn_messages)
 # EngineFactory, ModelInfo and Progress are re-exported: ui.page.layout, app.py and the tests import them from here.
 from ui.serving.shared import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
-                        ServingPolicy, safe_frames)
+                               ServingPolicy, safe_frames)
 from ui.serving.sessions import SessionChoice, session_of
 from ui.store.uploads import image_path
 from ui.page.views import ViewHandlers

@@ -31,7 +31,7 @@ from ui.http.installer import HttpApp
 from ui.i18n.words import EN, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
 from ui.page.controls import CONTROL_NAMES
 from ui.page.handlers import (BUTTONS, Engine, EngineFactory, Handlers, ModelInfo, ModelSlot, ServingPolicy,
-                         turn_line)
+                              turn_line)
 from ui.render.messages import CHATBOT_OPTIONS, history_messages
 from ui.serving.sessions import session_of
 from ui.serving.settings import THINKING_SLIDER_DEFAULT
