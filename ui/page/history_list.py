@@ -33,8 +33,8 @@ from model.events import NO_LIMIT, UserFacingError
 from ui.page.controls import options_from_controls
 from ui.page.handlers import Handlers, live_status
 from ui.store.history import (SHARE_KEY_FILE, HistoryOptions, bounded, current, empty_store, find,
-                              kept_secret, listing, merged_turns, new_id, opened, parsed, restored, saved, turn_from_dict,
-                              turn_to_dict, with_pending, without)
+                              kept_secret, listing, merged_turns, new_id, opened, parsed, restored, saved,
+                              turn_from_dict, turn_to_dict, with_pending, without)
 from ui.i18n.words import LABEL, Words
 from ui.serving.ratelimit import client_address
 from ui.render.messages import (CHATBOT_OPTIONS, history_messages, plain_block, stats_line, text_block,
