@@ -26,7 +26,7 @@ from model.limits import DEFAULT_MAX_PDF_PAGES, Limits
 from tests.helpers import collect
 from ui.page.handlers import ModelInfo
 from ui.page.layout import build_app
-from ui.page.tiles import LABEL_HEIGHT, DocumentTiling, tiling_overlay, tiling_settings
+from ui.render.tiles import LABEL_HEIGHT, DocumentTiling, tiling_overlay, tiling_settings
 
 OPTIONS = GenerationOptions.validated(temperature=0, thinking_budget=0, answer_budget=16, max_tiles=6)
 # Aspect 2:1 gives a 2×1 grid and 3:1 a 3×1 grid at up to 6 tiles, for any tile size; each adds a thumbnail.

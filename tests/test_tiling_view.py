@@ -1,4 +1,4 @@
-"""ui/page/tiles.py: the drawn tiles are the engine's own tiling, for every shape of image."""
+"""ui/render/tiles.py: the drawn tiles are the engine's own tiling, for every shape of image."""
 from __future__ import annotations
 
 import io
@@ -14,7 +14,7 @@ from model.inputs.images import IMAGENET_MEAN, IMAGENET_STD, ImageError, load_im
 from model.inputs.assemble import load_sources
 from model.limits import Limits
 from tests.helpers import collect
-from ui.page.tiles import (DISPLAY_MAX_SIDE, LINE_COLOUR, R1V_TILE_SIZE, R1V_TOKENS_PER_TILE,
+from ui.render.tiles import (DISPLAY_MAX_SIDE, LINE_COLOUR, R1V_TILE_SIZE, R1V_TOKENS_PER_TILE,
                            THUMBNAIL_FRAME_COLOUR, TEXT, tiling_overlay, tiling_settings)
 
 GREY = (120, 120, 120)

@@ -14,7 +14,7 @@ from model.inputs.images import load_image, tile_images
 from tests.test_sweep import hand_over_tokens
 from ui.page.handlers import Handlers, ModelInfo, ModelSlot
 from ui.page.layout import build_app
-from ui.page.tiles import PANEL_GAP
+from ui.render.tiles import PANEL_GAP
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
 QUESTION = "How many red shapes are there?"

@@ -146,7 +146,7 @@ EN_TEXTS: dict[str, str] = {
     "sweep.agree.agrees": "same answer",
     "sweep.agree.differs": "different answer",
     "sweep.agree.no_answer": "no final answer",
-    # what the model saw (ui/page/tiles.py)
+    # what the model saw (ui/render/tiles.py)
     "tiles.title": "What the model sees",
     "tiles.empty": "Add an image to see the tiles the model will cut it into.",
     "tiles.thumbnail": "thumbnail",
@@ -229,7 +229,7 @@ EN_TEXTS: dict[str, str] = {
     "stats.total": "{seconds} in all",
     "stats.tiles": "tiles per image {tiles}",
     "stats.seed": "seed {seed}",
-    # PDF documents and the formats phones save (model/inputs/documents.py, model/inputs/assemble.py, ui/page/tiles.py)
+    # PDF documents and the formats phones save (model/inputs/documents.py, model/inputs/assemble.py, ui/render/tiles.py)
     "tiles.pdf_pages": "{name}: pages {pages} of {count}",
     "tiles.page": "page {number}",
     "tiles.page_of": "page {number} of {count}",

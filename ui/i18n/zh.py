@@ -136,7 +136,7 @@ ZH_TEXTS: dict[str, str] = {
     "sweep.agree.agrees": "答案相同",
     "sweep.agree.differs": "答案不同",
     "sweep.agree.no_answer": "没有最终答案",
-    # what the model saw (ui/page/tiles.py)
+    # what the model saw (ui/render/tiles.py)
     "tiles.title": "模型看到的内容",
     "tiles.empty": "添加图片后，可以看到模型会把它切成哪些图块。",
     "tiles.thumbnail": "缩略图",
@@ -214,7 +214,7 @@ ZH_TEXTS: dict[str, str] = {
     "stats.total": "共 {seconds}",
     "stats.tiles": "每张图片的切块数 {tiles}",
     "stats.seed": "种子 {seed}",
-    # PDF documents and the formats phones save (model/inputs/documents.py, model/inputs/assemble.py, ui/page/tiles.py)
+    # PDF documents and the formats phones save (model/inputs/documents.py, model/inputs/assemble.py, ui/render/tiles.py)
     "tiles.pdf_pages": "{name}：第 {pages} 页（共 {count} 页）",
     "tiles.page": "第 {number} 页",
     "tiles.page_of": "第 {number} 页 / 共 {count} 页",

@@ -24,7 +24,7 @@ import gradio as gr
 
 from model import events as bounds
 from model.events import GenerationOptions
-from ui.page.examples import load_examples
+from ui.store.examples import load_examples
 from ui.page.compare import compare_view
 from ui.page.evaluate import evaluate_view, wire_evaluate
 from ui.http.installer import HttpApp

@@ -3,7 +3,7 @@
 `ViewHandlers(serving)` shares the chat's `ui.serving.shared.Serving`: model slot, sessions (one running
 answer or sweep per session; Stop stops either), languages, rate limit and request log.
 - `tiling_preview(message, max_tiles)`: the tiles each image in the box will be cut into, drawn
-  over it (`ui.page.tiles`), and a markdown line per image; a bad file gets its own message.
+  over it (`ui.render.tiles`), and a markdown line per image; a bad file gets its own message.
 - `sweep(image, question, budgets, *controls)`: `ui.page.sweep.run_sweep` through the same engine,
   streamed as (progress bar, table, plot); the plot is redrawn only when a run has ended; each run
   leaves one request-log line.
@@ -20,7 +20,7 @@ from ui.page.controls import options_from_controls, validated_options
 from ui.i18n.words import Words
 from ui.serving.shared import Serving
 from ui.page.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
-from ui.page.tiles import side_by_side, tiling_overlay, tiling_settings
+from ui.render.tiles import side_by_side, tiling_overlay, tiling_settings
 from ui.store.uploads import file_path, image_path
 
 

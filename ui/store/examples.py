@@ -2,7 +2,7 @@
 
 `load_examples(tiny)` gives MultimodalTextbox values in display order: puzzles first when the tiny
 model runs (it only knows puzzles), the harder figures first otherwise. Missing files are skipped.
-`python -m ui.page.examples` redraws every image (Pillow and matplotlib; nothing downloaded).
+`python -m ui.store.examples` redraws every image (Pillow and matplotlib; nothing downloaded).
 """
 from __future__ import annotations
 
