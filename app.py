@@ -5,8 +5,9 @@ R1V_PORT=7861); a flag on the command line wins. `--host` also honours GRADIO_SE
 Without `--model`, the model is chosen from the GPUs present (`registry.pick_default`): the bundled
 tiny model on a machine without a GPU, which the log and the page's banner say.
 
-`build_app(...)` and `serve(demo, ...)` (from ui.page.layout) are what tests import; `main()` is what
-`python app.py` runs: the same two.
+`main()` is what `python app.py` runs: it builds the page's one `Services` (ui.page.services), the
+page on it (`build_page`) and serves it (`serve`). Tests import `build_app(...)` (the same services,
+then `build_page`) and `serve(demo, ...)` from ui.page.layout.
 """
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ from model.limits import Limits
 from ui.serving import zerogpu
 from ui.page.handlers import ModelInfo, ServingPolicy
 from ui.store.history import FEEDBACK_MODES, HistoryOptions, data_folder
-from ui.page.layout import build_app, serve
+from ui.page.layout import build_page, serve
+from ui.page.services import Services
 from ui.serving.settings import served_defaults
 from ui.serving.zerogpu import ZeroGPUEngine
 
@@ -310,10 +312,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         engine, info = local_setup(args)
     serving = threading.Event()
-    demo = build_app(after(serving, engine), info, max_concurrency=args.max_concurrency, max_queue=args.max_queue,
-                     policy=serving_policy(args), compare_engine=compare_engine(args),
-                     history=HistoryOptions.from_env(share_links=not args.no_share_links).with_feedback(args.feedback),
-                     keep_thinking_open=args.keep_thinking_open)
+    services = Services.create(after(serving, engine), info, policy=serving_policy(args),
+                               history=HistoryOptions.from_env(share_links=not args.no_share_links)
+                               .with_feedback(args.feedback),
+                               compare_engine=compare_engine(args), keep_thinking_open=args.keep_thinking_open)
+    demo = build_page(services, max_concurrency=args.max_concurrency, max_queue=args.max_queue)
     serve(demo, server_name=args.host, server_port=args.port, share=args.share, max_file_size=args.max_file_size,
           mcp=args.mcp, prevent_thread_lock=True)
     serving.set()

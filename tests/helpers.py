@@ -66,3 +66,20 @@ def collect(events) -> dict:
         elif isinstance(event, Done):
             out["done"] = event
     return out
+
+
+def chat_handlers(engine, info, **options):
+    """The chat's handlers on the page's services, built as `build_app` builds them."""
+    from ui.page.handlers import ChatHandlers
+    from ui.page.services import Services
+
+    return ChatHandlers(Services.create(engine, info, **options))
+
+
+def reason_endpoint(engine, info, **options):
+    """The `/reason` function on the page's services, as `build_app` registers it."""
+    from ui.http.api import ReasonApi
+    from ui.page.services import Services
+
+    services = Services.create(engine, info, **options)
+    return ReasonApi(services.serving, services.max_updates_per_s).endpoint()

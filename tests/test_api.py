@@ -17,7 +17,8 @@ from PIL import Image
 from model.registry import by_name
 from tests.conftest import slowed
 from ui.http.api import PARAMETERS
-from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from tests.helpers import reason_endpoint
+from ui.page.handlers import ModelInfo
 from ui.page.layout import build_app
 from ui.serving.settings import API_SETTINGS, api_defaults, checkpoint_max_tiles, served_defaults
 
@@ -67,7 +68,7 @@ def test_the_served_defaults_come_from_the_checkpoint_and_reach_the_endpoint_sig
     tiny = by_name("tiny")
     config = json.loads((Path(tiny.source) / "config.json").read_text())
     assert checkpoint_max_tiles(tiny) == config["max_dynamic_patch"] == 4
-    reason = Handlers(ModelSlot(object(), ModelInfo("tiny", defaults=served_defaults(tiny)))).reason_api()
+    reason = reason_endpoint(object(), ModelInfo("tiny", defaults=served_defaults(tiny)))
     parameters = inspect.signature(reason).parameters
     assert [name for name in parameters if name != "request"] == PARAMETERS
     assert PARAMETERS[:7] == ["images", "question", "thinking_budget", "max_new_tokens", "temperature", "top_p", "seed"]
@@ -163,9 +164,9 @@ def test_the_page_line_under_the_chat_says_answering_when_there_is_no_thinking()
 
 
 def test_a_cancelled_request_logs_its_tiles_and_prompt_tokens(tiny_engine, caplog):
-    handlers = Handlers(ModelSlot(tiny_engine, ModelInfo("tiny", defaults=served_defaults(by_name("tiny")))))
+    reason = reason_endpoint(tiny_engine, ModelInfo("tiny", defaults=served_defaults(by_name("tiny"))))
     with slowed(tiny_engine, 0.02), caplog.at_level(logging.INFO, logger="r1v.requests"):
-        stream = handlers.reason_api()([EXAMPLE], QUESTION)
+        stream = reason([EXAMPLE], QUESTION)
         for update in stream:
             if update["reasoning"]:
                 break

@@ -11,7 +11,9 @@ from gradio_client.exceptions import AppError
 
 from model.events import GenerationOptions
 from tests.conftest import slowed, wait_until
-from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from tests.helpers import chat_handlers, reason_endpoint
+from ui.page.handlers import ChatHandlers, ModelInfo
+from ui.page.services import Services
 from ui.page.layout import build_app
 
 EXAMPLE = str(Path(__file__).resolve().parent.parent / "assets" / "examples" / "puzzle_count.png")
@@ -119,10 +121,11 @@ def test_out_of_range_slider_on_the_chat_endpoint_is_refused(app):
 
 
 def test_send_while_loading_waits_and_says_what_for():
-    slot = ModelSlot(lambda progress: progress("Loading weights…") or None, ModelInfo("r1v3-38b"))
+    services = Services.create(lambda progress: progress("Loading weights…") or None, ModelInfo("r1v3-38b"))
+    slot = services.slot
     slot._report("Downloading Skywork/Skywork-R1V3-38B (first run only; cached afterwards)…")
     assert "loading — Downloading Skywork" in slot.status_markdown()
-    handlers = Handlers(slot)
+    handlers = ChatHandlers(services)
     with pytest.warns(UserWarning, match="still loading \\(Downloading Skywork"):
         updates = list(handlers.send({"text": "hi", "files": []}, (), None, 24, False, 32, 0.6, 0.95, 0, 1.05, 4, 0))
     assert updates == [tuple(gr.skip() for _ in range(4))]  # nothing changes: the question stays in the box
@@ -153,7 +156,7 @@ def test_exports_write_markdown_and_a_self_contained_html_file():
 
     record = TurnRecord("Area of <b>this</b>?", (EXAMPLE,), "Half of 6·8.", "$24$", 10, 1.5, False,
                         FinishReason.ANSWERED, {})
-    handlers = Handlers(ModelSlot(object(), ModelInfo("tiny")))
+    handlers = chat_handlers(object(), ModelInfo("tiny"))
     md_button, html_button = handlers.exports((record,))
     with zipfile.ZipFile(md_button.value["path"]) as bundle:  # the Markdown travels with its images
         markdown_text = bundle.read("transcript.md").decode("utf-8")
@@ -189,7 +192,7 @@ class BrokenEngine:
 
 
 def test_an_engine_crash_is_a_short_message_and_the_question_stays():
-    handlers = Handlers(ModelSlot(BrokenEngine(), ModelInfo("broken")))
+    handlers = chat_handlers(BrokenEngine(), ModelInfo("broken"))
     message = {"text": "How many?", "files": []}
     with pytest.warns(UserWarning, match="Something went wrong while answering") as caught:
         updates = list(handlers.send(message, (), None, 24, False, 32, 0.6, 0.95, 0, 1.05, 4, 0))
@@ -198,7 +201,7 @@ def test_an_engine_crash_is_a_short_message_and_the_question_stays():
     assert box.value["text"] == "How many?"
     assert not any("internal detail" in str(w.message) for w in caught)
     with pytest.raises(gr.Error, match="Something went wrong"):
-        list(handlers.reason_api()([], "How many?"))
+        list(reason_endpoint(BrokenEngine(), ModelInfo("broken"))([], "How many?"))
 
 
 def test_the_thinking_budget_shows_one_state_no_limit_hides_the_slider():

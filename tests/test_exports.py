@@ -1,4 +1,4 @@
-"""Transcript exports (ui/render/exports.py, Handlers.exports): CSP, thumbnails, the Markdown zip, bounded folders."""
+"""Transcript exports (ui/render/exports.py, ChatHandlers.exports): CSP, thumbnails, the Markdown zip, bounded folders."""
 from __future__ import annotations
 
 import base64
@@ -13,7 +13,8 @@ from PIL import Image
 from model.events import FinishReason, Stats
 from ui.render.exports import (EXPORT_CSP, THUMBNAIL_SIDE, thumbnail, transcript_html, transcript_markdown,
                                transcript_zip)
-from ui.page.handlers import MAX_EXPORT_DIRS, Handlers, ModelInfo, ModelSlot
+from tests.helpers import chat_handlers
+from ui.page.handlers import MAX_EXPORT_DIRS, ModelInfo
 from ui.render.messages import TurnRecord
 from ui.render.safe_text import markdown_to_html
 
@@ -40,7 +41,7 @@ def _photo(path: Path, size=(2400, 1600), mode="RGB") -> str:
 
 
 def test_export_folders_are_bounded():
-    handlers = Handlers(ModelSlot(_NoEngine(), ModelInfo(name="test")))
+    handlers = chat_handlers(_NoEngine(), ModelInfo(name="test"))
     record = TurnRecord("Q?", (), "thought", "answer $x^2$", 3, 0.5, False, FinishReason.ANSWERED)
     every_folder = []
     for _ in range(MAX_EXPORT_DIRS + 10):

@@ -350,17 +350,18 @@ def test_button_states_enable_only_what_can_act():
 def test_idle_buttons_wait_while_the_session_still_runs():
     import gradio as gr
 
-    from ui.page.handlers import BUTTONS, Handlers, ModelSlot
+    from tests.helpers import chat_handlers
+    from ui.page.handlers import BUTTONS
 
-    handlers = Handlers(ModelSlot(object(), ModelInfo("fake")))
+    handlers = chat_handlers(object(), ModelInfo("fake"))
     request = type("FakeRequest", (), {"session_hash": "s1", "headers": {}})()
-    stop = handlers.runs.begin("s1")
+    stop = handlers.serving.runs.begin("s1")
     assert handlers.idle_buttons((), request) == tuple(gr.skip() for _ in BUTTONS)  # a refused Enter
-    handlers.runs.end("s1", stop)
-    assert not handlers.runs.running("s1")
+    handlers.serving.runs.end("s1", stop)
+    assert not handlers.serving.runs.running("s1")
     idle = handlers.idle_buttons(("a turn",), request)
     at = BUTTONS.index("sweep_run")
-    assert idle[at] == gr.skip()  # Run sweep follows its question (ui.page.layout.sweep_ready), not the chat's runs
+    assert idle[at] == gr.skip()  # Run sweep follows its question (ui.page.views.sweep_ready), not the chat's runs
     assert states(idle[:at] + idle[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is True
     no_turns = handlers.idle_buttons((), request)
     assert states(no_turns[:at] + no_turns[at + 1:], BUTTONS[:at] + BUTTONS[at + 1:])["regenerate"] is False

@@ -192,7 +192,8 @@ class FakeRequest:
 
 
 def view_with(tmp_path, share_links: bool):
-    from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+    from ui.page.handlers import ModelInfo
+    from ui.page.services import Services
     from ui.store.history import HistoryOptions
     from ui.page.history_list import HistoryView
 
@@ -201,7 +202,7 @@ def view_with(tmp_path, share_links: bool):
             return iter(())
 
     options = HistoryOptions(folder=tmp_path, secret="s", share_links=share_links)
-    return HistoryView(Handlers(ModelSlot(Idle(), ModelInfo("tiny"))), options)
+    return HistoryView(Services.create(Idle(), ModelInfo("tiny"), history=options))
 
 
 def test_with_share_links_off_nothing_is_stored_and_a_link_says_so(tmp_path):

@@ -3,7 +3,7 @@
 - `LiveTurn` with `min_open_s`: "pending" while thinking; once the answer has begun, open without a
   spinner (no status) until `min_open_s` after the first thinking text, then "done"; `keep_open`
   never folds; a finished record drawn `opened` has no status either.
-- `check_conversation_room` / `Handlers.full_note`: a follow-up leaving less than the answer budget
+- `check_conversation_room` / `ChatHandlers.full_note`: a follow-up leaving less than the answer budget
   plus THINKING_ROOM is full, on the page before it is asked and in the engine when it is.
 - `SessionChoice` and the `--keep-thinking-open` flag (R1V_KEEP_THINKING_OPEN); `sweep_ready`.
 """
@@ -19,9 +19,10 @@ from model.events import AnswerDelta, Done, FinishReason, GenerationOptions, Thi
 from model.inputs.assemble import check_conversation_room
 from model.limits import THINKING_ROOM, turn_room
 from tests.conftest import wait_until
-from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from tests.helpers import chat_handlers
+from ui.page.handlers import ModelInfo
 from ui.i18n.words import EN
-from ui.page.layout import sweep_ready
+from ui.page.views import sweep_ready
 from ui.render.messages import MIN_OPEN_S, LiveTurn, turn_messages
 from ui.serving.sessions import SessionChoice
 
@@ -101,12 +102,12 @@ def record_with(prompt_tokens: int, answer_tokens: int):
 
 
 def test_the_page_says_full_when_the_next_turn_could_not_fit():
-    handlers = Handlers(ModelSlot(object(), ModelInfo("tiny", context_tokens=1024)))
+    handlers = chat_handlers(object(), ModelInfo("tiny", context_tokens=1024))
     options = GenerationOptions.validated(answer_budget=800)
     assert handlers.full_note(record_with(100, 20), options, EN) == ""
     note = handlers.full_note(record_with(150, 20), options, EN)
     assert "This conversation is full" in note and "864" in note and "1,024" in note and "Clear" in note
-    unknown = Handlers(ModelSlot(object(), ModelInfo("remote")))
+    unknown = chat_handlers(object(), ModelInfo("remote"))
     assert unknown.full_note(record_with(10**6, 20), options, EN) == ""
 
 
@@ -181,23 +182,23 @@ def drive_rest(run) -> tuple[threading.Thread, list]:
 
 
 def test_a_short_trace_is_drawn_open_then_folded_while_the_session_is_already_free():
-    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")))
+    handlers = chat_handlers(Scripted(), ModelInfo("scripted"))
     run = handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
     finished = until_finished(run)
     assert thought_status(finished) is None  # open, no spinner
     thread, rest = drive_rest(run)
-    wait_until(lambda: not handlers.runs.running("s1"), 5, "the session to be free")
+    wait_until(lambda: not handlers.serving.runs.running("s1"), 5, "the session to be free")
     assert thread.is_alive()  # still holding the trace open
     thread.join()
     assert len(rest) == 1 and thought_status(rest[0]) == "done" and rest[0][3] == finished[3]
 
 
 def test_a_newer_answer_of_the_session_cancels_the_older_ones_fold():
-    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")))
+    handlers = chat_handlers(Scripted(), ModelInfo("scripted"))
     older = handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
     until_finished(older)
     thread, rest = drive_rest(older)
-    wait_until(lambda: not handlers.runs.running("s1"), 5, "the session to be free")
+    wait_until(lambda: not handlers.serving.runs.running("s1"), 5, "the session to be free")
     newer = handlers.send({"text": "And blue?", "files": []}, (), FakeRequest("s1"), *CONTROLS)
     until_finished(newer)
     thread.join()
@@ -206,6 +207,6 @@ def test_a_newer_answer_of_the_session_cancels_the_older_ones_fold():
 
 
 def test_kept_open_there_is_no_fold_frame():
-    handlers = Handlers(ModelSlot(Scripted(), ModelInfo("scripted")), keep_thinking_open=True)
+    handlers = chat_handlers(Scripted(), ModelInfo("scripted"), keep_thinking_open=True)
     frames = list(handlers.send({"text": "How many?", "files": []}, (), FakeRequest("s2"), *CONTROLS))
     assert isinstance(frames[-1][2], tuple) and thought_status(frames[-1]) is None

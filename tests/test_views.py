@@ -12,7 +12,9 @@ from PIL import Image
 from model.events import GenerationOptions
 from model.inputs.images import load_image, tile_images
 from tests.test_sweep import hand_over_tokens
-from ui.page.handlers import Handlers, ModelInfo, ModelSlot
+from ui.page.handlers import ModelInfo, ModelSlot
+from ui.page.views import ViewHandlers
+from ui.serving.shared import Serving
 from ui.page.layout import build_app
 from ui.render.tiles import PANEL_GAP
 
@@ -51,7 +53,7 @@ def test_a_bad_budget_list_is_refused_with_the_entry_and_the_range(client):
 
 @pytest.fixture(scope="module")
 def handlers(tiny_engine):
-    return Handlers(ModelSlot(tiny_engine, ModelInfo("tiny", is_tiny=True)))
+    return ViewHandlers(Serving(ModelSlot(tiny_engine, ModelInfo("tiny", is_tiny=True))))
 
 
 @pytest.mark.parametrize("size", [(64, 64), (1200, 300), (300, 1400), (2000, 800)])
@@ -59,12 +61,12 @@ def handlers(tiny_engine):
 def test_the_preview_counts_the_tiles_the_engine_will_cut(handlers, tiny_engine, tmp_path, size, max_tiles):
     path = tmp_path / f"{size[0]}x{size[1]}.png"
     Image.new("RGB", size, (200, 80, 40)).save(path)
-    picture, summary = handlers.views.tiling_preview({"text": "", "files": [str(path), EXAMPLE]}, max_tiles)
+    picture, summary = handlers.tiling_preview({"text": "", "files": [str(path), EXAMPLE]}, max_tiles)
     loaded = tiny_engine.loaded
     expected = tile_images([load_image(str(path)), load_image(EXAMPLE)], loaded.tile_size, max_tiles,
                            loaded.use_thumbnail).tiles_per_image
-    first, _ = handlers.views.tiling_preview({"files": [str(path)]}, max_tiles)
-    second, _ = handlers.views.tiling_preview({"files": [EXAMPLE]}, max_tiles)
+    first, _ = handlers.tiling_preview({"files": [str(path)]}, max_tiles)
+    second, _ = handlers.tiling_preview({"files": [EXAMPLE]}, max_tiles)
     assert picture.width == first.width + second.width + PANEL_GAP  # both overlays, side by side
     lines = summary.splitlines()
     assert len(lines) == 2
@@ -76,8 +78,8 @@ def test_the_preview_counts_the_tiles_the_engine_will_cut(handlers, tiny_engine,
 def test_the_preview_names_a_bad_image_and_still_draws_the_good_one(handlers, tmp_path):
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a picture")
-    picture, summary = handlers.views.tiling_preview({"files": [str(broken), EXAMPLE]}, 4)
-    alone, _ = handlers.views.tiling_preview({"files": [EXAMPLE]}, 4)
+    picture, summary = handlers.tiling_preview({"files": [str(broken), EXAMPLE]}, 4)
+    alone, _ = handlers.tiling_preview({"files": [EXAMPLE]}, 4)
     assert picture is not None and picture.size == alone.size  # only the good image is drawn
     assert summary.splitlines()[0].startswith("1. ⚠️") and "broken.png" in summary.splitlines()[0]
-    assert handlers.views.tiling_preview({"files": []}, 4) == (None, "Add an image to see the tiles the model will cut it into.")
+    assert handlers.tiling_preview({"files": []}, 4) == (None, "Add an image to see the tiles the model will cut it into.")

@@ -1,7 +1,7 @@
 """One way onto Gradio's FastAPI app: our routes and our middleware, in one written order.
 
-`HttpApp(demo, handlers, slot, max_concurrency)` is made by `ui.page.layout.build_app`, once `/reason`
-exists; `app_kwargs(max_file_size, mcp)` is the value for `demo.launch(app_kwargs=...)`, a fresh dict
+`HttpApp(demo, reason, slot, max_concurrency)` is made by `ui.page.layout.build_page`, once `/reason`
+(`reason`, a `ui.http.api.ReasonApi`) is registered; `app_kwargs(max_file_size, mcp)` is the value for `demo.launch(app_kwargs=...)`, a fresh dict
 each launch (Gradio 6.31's `App.create_app` passes it to FastAPI, `App(**app_kwargs)`, and replaces
 its "lifespan" with its own handler wrapped around ours). `ui.page.layout.serve` is the one launch that
 `python app.py` and every test that talks HTTP use.
@@ -19,7 +19,7 @@ from typing import Any, AsyncIterator, Sequence
 
 from starlette.middleware import Middleware
 
-from ui.http.api import PARAMETERS, parameter_defaults
+from ui.http.api import PARAMETERS, ReasonApi, parameter_defaults
 from ui.http.routes import ReasonCalls
 from ui.http.bodylimit import BodyLimits
 from ui.http.cancelled import CancelledJobs
@@ -43,9 +43,9 @@ from ui.serving.shared import ModelSlot
 class HttpApp:
     """What the app serves beyond Gradio's own routes, for one Blocks."""
 
-    def __init__(self, demo: Any, handlers: Any, slot: ModelSlot, max_concurrency: int = 4):
+    def __init__(self, demo: Any, reason: ReasonApi, slot: ModelSlot, max_concurrency: int = 4):
         self.demo, self.slot = demo, slot
-        self.tool = ReasonTool(handlers, max_concurrency)
+        self.tool = ReasonTool(reason, max_concurrency)
         fn_index = next(fn._id for fn in demo.fns.values() if fn.api_name == "reason")
         self.reason = Endpoint("reason", fn_index, PARAMETERS, parameter_defaults(slot.info.defaults))
 

@@ -1,6 +1,6 @@
 """The `reason` MCP tool, served with the `mcp` SDK at /gradio_api/mcp/ on the app's own server.
 
-`ReasonTool(handlers)` describes `/reason` as an MCP tool; `served(max_file_size)` gives the route that
+`ReasonTool(reason)` describes `/reason` (a `ui.http.api.ReasonApi`) as an MCP tool; `served(max_file_size)` gives the route that
 serves it (streamable HTTP, stateless) and the session manager's `run` for the app's lifespan;
 `ui.http.installer` installs both at launch with `--mcp`.
 
@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
+from ui.http.api import ReasonApi
 from ui.http.checks import arguments_refusal
 from ui.http.bodylimit import declared_length, replayed
 from ui.i18n.words import EN
@@ -129,10 +130,10 @@ def description(fn: Callable, limit_text: str) -> str:
 
 
 class ReasonTool:
-    """`/reason` as the MCP tool `reason`, over the same handlers as the page."""
+    """`/reason` as the MCP tool `reason`: the same `ReasonApi` that the page serves."""
 
-    def __init__(self, handlers: Any, max_concurrency: int = 4):
-        self.handlers = handlers
+    def __init__(self, reason: ReasonApi, max_concurrency: int = 4):
+        self.reason = reason
         self.threads = anyio.CapacityLimiter(max_concurrency)  # answers stream from worker threads
 
     def served(self, max_file_size: str | int) -> tuple[Mount, Callable[[], AsyncContextManager]]:
@@ -149,7 +150,7 @@ class ReasonTool:
         from mcp import types
         from mcp.server.lowlevel import Server
 
-        fn = self.handlers.reason_api()
+        fn = self.reason.endpoint()
         tool = types.Tool(name="reason", description=description(fn, limit_text),
                           inputSchema=input_schema(fn, limit_text), outputSchema=OUTPUT_SCHEMA)
         server = Server("R1V Demo")
@@ -177,7 +178,7 @@ class ReasonTool:
     async def call(self, arguments: dict[str, Any], http_request: StarletteRequest | None,
                    progress: Callable[[int, dict], Any]) -> dict:
         """Run `/reason` with `arguments`; each streamed dict goes to `progress`; the last is returned."""
-        fn = self.handlers.reason_api()
+        fn = self.reason.endpoint()
         names = [name for name in inspect.signature(fn).parameters if name not in _SKIPPED]
         problem = arguments_refusal(arguments, names, ["question"], EN)
         if problem:

@@ -1,8 +1,8 @@
 """Side by side: one image and question answered two ways, in two columns (the Compare tab).
 
 Contract:
-- `compare_view(handlers, info, second)` builds the tab's components and wires them; call it
-  inside a `gr.Tab`. Column A answers with the page's model; column B with `second` (another
+- `compare_view(services)` builds the tab's components and wires them; call it inside a `gr.Tab`.
+  Column A answers with the page's model; column B with the services' `compare_engine` (another
   backend, e.g. a `RemoteEngine` from `--compare-endpoint`) when given, else with the same model.
   Each column has its own thinking budget and temperature; both share one seed (drawn once when
   the seed is -1), the model's default answer budget and max tiles, so only what the columns set
@@ -17,11 +17,11 @@ Contract:
   is nothing to compare yet.
 - Each Stop is enabled only while its column runs; it sits beside the column's title, so both
   share one height. "Answer both" scrolls the columns into view.
-- With votes on (`compare_view(..., votes)`, unless `--feedback off`) a Blind switch is shown: the
+- With votes on (unless `--feedback off`) a Blind switch is shown: the
   columns are drawn in random order as A and B, their settings hidden, and nothing shown until both
   are done (`ui.page.compare_blind`); then `vote(outcome)` stores the vote and reveals the settings. The
   `blind` input exists either way (one call shape), and is ignored where votes are off.
-- A run occupies the session's one running answer (`Handlers.admit`), leaves one request-log line
+- A run occupies the session's one running answer (`Serving.admit`), leaves one request-log line
   per column, and shows a column's failure in that column's stats line; the other keeps going.
 Chat messages, thought bubbles and stats come from `ui.render.messages` (LiveTurn, Throttle, stats_line).
 """
@@ -50,7 +50,8 @@ from ui.store.uploads import image_path
 from ui.store.votes import VoteStore
 
 if TYPE_CHECKING:
-    from ui.page.handlers import Engine, Handlers, ModelInfo
+    from ui.page.handlers import Engine, ModelInfo
+    from ui.page.services import Services
 
 log = logging.getLogger(__name__)
 COLUMNS = ("a", "b")
@@ -179,9 +180,10 @@ class _Column:
 
 
 class CompareHandlers:
-    def __init__(self, chat: "Handlers", second: "Engine | None" = None, second_name: str = "",
+    def __init__(self, services: "Services", second: "Engine | None" = None, second_name: str = "",
                  votes: VoteStore | None = None):
-        self.chat, self.second = chat, second
+        self.serving, self.second = services.serving, second
+        self.max_updates_per_s = services.max_updates_per_s
         self.second_name = second_name or getattr(second, "name", "") or "second backend"
         self.votes = BlindVotes(votes or VoteStore(".", "off"))
         self.voting = self.votes.store.enabled
@@ -197,23 +199,23 @@ class CompareHandlers:
 
     def run(self, image: Any, question: str, budget_a: str, temperature_a: float, budget_b: str,
             temperature_b: float, seed: Any, blind: Any = False, request: gr.Request = None):
-        words = self.chat.languages.words(request)
+        words = self.serving.languages.words(request)
         question = (question or "").strip()
-        engine = self.chat.engine_or_warn(words)
-        if engine is None or not self.chat.has_question(question, words):
+        engine = self.serving.engine_or_warn(words)
+        if engine is None or not self.serving.has_question(question, words):
             yield (gr.skip(),) * self.output_count
             return
         images = [image_path(image, words)] if image else []
         options = [self._options(budget, temperature, seed, words)
                    for budget, temperature in ((budget_a, temperature_a), (budget_b, temperature_b))]
         shared_seed = options[0].seed if options[0].seed >= 0 else random.randrange(SEED_MAX)
-        admitted = self.chat.admit(request, "compare", question, images, words)
+        admitted = self.serving.admit(request, "compare", question, images, words)
         if admitted is None:
             yield (gr.skip(),) * self.output_count
             return
         session, main_stop = admitted
         engines = (engine, self.second or engine)
-        names = (self.chat.slot.info.name, self.second_name if self.second else self.chat.slot.info.name)
+        names = (self.serving.slot.info.name, self.second_name if self.second else self.serving.slot.info.name)
         columns = [_Column(backend, name, option.replace(seed=shared_seed), threading.Event(),
                            LiveTurn(question, images, words=words), box)
                    for box, (backend, name, option) in enumerate(zip(engines, names, options))]
@@ -228,14 +230,14 @@ class CompareHandlers:
         finally:
             with self._lock:
                 self._stops.pop(session, None)
-            self.chat.runs.end(session, main_stop)
+            self.serving.runs.end(session, main_stop)
 
     def _options(self, budget: str, temperature: Any, seed: Any, words: Words) -> GenerationOptions:
         try:
             thinking = parse_budgets(str(budget))[0]
         except UserFacingError as error:
             raise gr.Error(words.message(error), print_exception=False) from None
-        defaults = self.chat.slot.info.defaults
+        defaults = self.serving.slot.info.defaults
         try:
             return GenerationOptions.validated(**{**asdict(defaults), "thinking_budget": thinking,
                                                   "temperature": temperature, "seed": seed})
@@ -252,7 +254,7 @@ class CompareHandlers:
                             request_id=uuid.uuid4().hex[:8], stop=column.stop) for column in columns]
         starts = [self._starter(column, request) for column, request in zip(columns, requests)]
         started = time.monotonic()
-        throttle = Throttle(self.chat.max_updates_per_s)
+        throttle = Throttle(self.max_updates_per_s)
         frame = self._blind_frame if blind else self._frame
         yield frame(columns, notes, words, started=started)
         stream = merged(starts, overlap, [column.stop for column in columns])
@@ -267,7 +269,7 @@ class CompareHandlers:
         finally:
             stream.close()
             for side, column, request in zip(COLUMNS, columns, requests):
-                self.chat.serving.log_run(request, f"compare:{side}", session, column.live, started)
+                self.serving.log_run(request, f"compare:{side}", session, column.live, started)
         if blind:
             self._hold(session, columns, notes, question, images, words)
         yield frame(columns, notes, words, final=True, started=started)
@@ -317,7 +319,7 @@ class CompareHandlers:
 
     def vote(self, outcome: str, request: gr.Request = None) -> tuple:
         """Store this session's vote on its last blind comparison; reveal which settings were A and B."""
-        words = self.chat.languages.words(request)
+        words = self.serving.languages.words(request)
         comparison = self.votes.vote(session_of(request) or "", outcome, words)
         titles = [words("compare.title_revealed", label=label, side=side.description)
                   for label, side in zip("AB", comparison.shown)]
@@ -328,12 +330,12 @@ class CompareHandlers:
 
     def titles(self, blind: Any = False, request: gr.Request = None) -> tuple:
         """The column titles as a run starts (plain A and B when blind), and no reveal yet."""
-        words = self.chat.languages.words(request)
+        words = self.serving.languages.words(request)
         backend = "_backend" if self.second and not (blind is True and self.voting) else ""
         return words("compare.title_a"), words(f"compare.title_b{backend}"), ""
 
     def results(self, request: gr.Request = None) -> str:
-        return results_markdown(self.votes.store.folder.parent, self.chat.languages.words(request))
+        return results_markdown(self.votes.store.folder.parent, self.serving.languages.words(request))
 
     def export(self) -> str:
         return export_results(self.votes.store.folder.parent)
@@ -341,11 +343,12 @@ class CompareHandlers:
 
 # ---- the view ------------------------------------------------------------------------------------
 
-def compare_view(handlers: "Handlers", info: "ModelInfo", second: "Engine | None" = None,
-                 votes: VoteStore | None = None) -> CompareHandlers:
-    """The Compare tab's components, wired; call inside a `gr.Tab`. `votes` (unless off) adds the
-    blind switch, the vote buttons and the Results view."""
-    compare = CompareHandlers(handlers, second, votes=votes)
+def compare_view(services: "Services") -> CompareHandlers:
+    """The Compare tab's components, wired; call inside a `gr.Tab`. Column B answers with the
+    services' second backend when there is one; votes (unless off) add the blind switch, the vote
+    buttons and the Results view."""
+    info, second = services.info, services.compare_engine
+    compare = CompareHandlers(services, second, votes=services.votes)
     gr.Markdown(LABEL("compare.intro_backends" if second else "compare.intro"), elem_id="compare-intro")
     with gr.Row(equal_height=False):
         image = gr.Image(type="filepath", label=LABEL("compare.image"), height=220, elem_id="compare-image",

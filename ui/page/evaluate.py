@@ -1,8 +1,8 @@
 """The Evaluate tab: a small set answered under the page's current settings, scored as it goes.
 
 Contract:
-- `evaluate_view()` builds the tab's components (call it inside a `gr.Tab`); `wire_evaluate(handlers,
-  parts, controls)` wires them once the settings' controls exist.
+- `EvaluateView.build()` builds the tab's components (call it inside a `gr.Tab`); `.wire(services,
+  settings)` wires them once the settings' controls exist.
 - The set is the built-in puzzles, or an uploaded JSON Lines / JSON file whose images are embedded
   (`{"bytes": base64}`, as the datasets library writes them), its first `MAX_ITEMS` at most.
 - Run answers the items one by one through the page's engine with the settings on the right
@@ -17,6 +17,7 @@ Contract:
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import gradio as gr
@@ -30,44 +31,59 @@ from ui.render.messages import answer_message, text_block, thought_message
 
 if TYPE_CHECKING:
     from evaluation.items import Item
-    from ui.page.handlers import Handlers
+    from ui.page.services import Services
 
 MAX_ITEMS = 200
 HEADER_KEYS = ("eval.col.id", "eval.col.subject", "eval.col.gold", "eval.col.answer", "eval.col.right")
 
 
-def evaluate_view() -> dict[str, Any]:
-    gr.Markdown(LABEL("eval.intro"))
-    with gr.Row(equal_height=False):
-        upload = gr.File(label=LABEL("eval.file"), file_types=[".jsonl", ".json"], elem_id="eval-file")
-        with gr.Column():
-            count = gr.Number(20, precision=0, minimum=1, maximum=MAX_ITEMS, label=LABEL("eval.items"),
-                              elem_id="eval-items")
-            with gr.Row():
-                run = gr.Button(LABEL("eval.run"), variant="primary", elem_id="eval-run")
-                stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="eval-stop")
-    progress = gr.Markdown("", elem_id="eval-progress")
-    comparison = gr.Markdown("", elem_id="eval-compare")
-    # Shown with the first results, its headers then in the person's language.
-    table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="eval-table")
-    trace = gr.Chatbot(label=LABEL("eval.trace"), height=420, elem_id="eval-trace")
-    return dict(upload=upload, count=count, run=run, stop=stop, progress=progress, table=table, trace=trace,
-                comparison=comparison, done=gr.State([]))
+@dataclass
+class EvaluateView:
+    """The Evaluate tab's components."""
 
+    upload: gr.File
+    count: gr.Number
+    run: gr.Button
+    stop: gr.Button
+    progress: gr.Markdown
+    comparison: gr.Markdown
+    table: gr.Dataframe
+    trace: gr.Chatbot
+    done: gr.State
 
-def wire_evaluate(handlers: Handlers, parts: dict[str, Any], controls: Sequence[gr.components.Component]) -> None:
-    view = EvaluateHandlers(handlers)
-    private = {"api_visibility": "private"}
-    parts["run"].click(view.run, [parts["upload"], parts["count"], parts["done"], *controls],
-                       [parts["progress"], parts["table"], parts["done"], parts["comparison"]],
+    @classmethod
+    def build(cls) -> "EvaluateView":
+        """Call inside the tab."""
+        gr.Markdown(LABEL("eval.intro"))
+        with gr.Row(equal_height=False):
+            upload = gr.File(label=LABEL("eval.file"), file_types=[".jsonl", ".json"], elem_id="eval-file")
+            with gr.Column():
+                count = gr.Number(20, precision=0, minimum=1, maximum=MAX_ITEMS, label=LABEL("eval.items"),
+                                  elem_id="eval-items")
+                with gr.Row():
+                    run = gr.Button(LABEL("eval.run"), variant="primary", elem_id="eval-run")
+                    stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="eval-stop")
+        progress = gr.Markdown("", elem_id="eval-progress")
+        comparison = gr.Markdown("", elem_id="eval-compare")
+        # Shown with the first results, its headers then in the person's language.
+        table = gr.Dataframe(interactive=False, wrap=True, visible=False, elem_id="eval-table")
+        trace = gr.Chatbot(label=LABEL("eval.trace"), height=420, elem_id="eval-trace")
+        return cls(upload, count, run, stop, progress, comparison, table, trace, gr.State([]))
+
+    def wire(self, services: Services, settings: Sequence[gr.components.Component]) -> None:
+        """Run answers under `settings` (the settings column's values); Stop stops the session's run."""
+        view = EvaluateHandlers(services)
+        private = {"api_visibility": "private"}
+        self.run.click(view.run, [self.upload, self.count, self.done, *settings],
+                       [self.progress, self.table, self.done, self.comparison],
                        concurrency_id="generate", show_progress="minimal", **private)
-    parts["stop"].click(handlers.stop, None, None, queue=False, **private)
-    parts["table"].select(view.open_item, [parts["done"]], [parts["trace"]], queue=False, **private)
+        self.stop.click(services.serving.stop, None, None, queue=False, **private)
+        self.table.select(view.open_item, [self.done], [self.trace], queue=False, **private)
 
 
 class EvaluateHandlers:
-    def __init__(self, handlers: Handlers):
-        self.serving = handlers.serving
+    def __init__(self, services: Services):
+        self.serving = services.serving
 
     def run(self, upload: Any, count: Any, previous: list[dict], request: gr.Request,
             *controls: Any) -> Iterator[tuple]:

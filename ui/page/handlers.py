@@ -1,8 +1,8 @@
 """Thin handlers between the page and the engine: build a Request, stream its events, draw them.
 
-- The model slot, sessions, languages, rate limit, request log and admission are `ui.serving.shared`'s
-  `Serving`, shared with the views beside the chat and the `/reason` endpoint (`ui.http.api`).
-- `Handlers.send` / `regenerate` are generators: they stream one answer into the chat, throttled
+- `ChatHandlers(services)`: the model slot, sessions, languages, rate limit, request log and
+  admission are the services' `Serving` (`ui.page.services`), shared with every other view and `/reason`.
+- `ChatHandlers.send` / `regenerate` are generators: they stream one answer into the chat, throttled
   by `render.frames`; the finished turn is added to the session's records (a `gr.State` of
   `TurnRecord`s, the only source of the history sent to the model). A failed turn is not added,
   its question goes back into the box and the person sees the engine's short message in a toast.
@@ -14,8 +14,6 @@
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
-- `Handlers.reason_api()` is the `/reason` API endpoint (`ui.http.api`): dicts of reasoning, answer and stats.
-- `Handlers.views`: the tiles preview and the budget sweep (`ui.page.views`), on the same `Serving`.
 Every request that reaches a handler leaves one structured line (`ui.serving.requestlog`).
 Nothing here imports torch or transformers.
 """
@@ -30,12 +28,11 @@ import time
 import uuid
 from collections import deque
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import gradio as gr
 
 from model.events import Done, Event, FinishReason, GenerationOptions, Request, Status
-from ui.http.api import ReasonApi
 from ui.page.controls import options_from_controls
 from ui.i18n.words import Words
 from ui.render.exports import transcript_html, transcript_zip
@@ -43,12 +40,11 @@ from model.limits import turn_room
 from ui.http.health import context_tokens
 from ui.render.messages import (MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, history_messages, stats_line,
                                 tokens_text, turn_messages)
-# EngineFactory, ModelInfo and Progress are re-exported: ui.page.layout, app.py and the tests import them from here.
-from ui.serving.shared import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
-                               ServingPolicy, safe_frames)
-from ui.serving.sessions import SessionChoice, session_of
+# ModelInfo, ModelSlot and ServingPolicy are re-exported: app.py and the tests import them from here.
+from ui.serving.shared import Engine, ModelInfo, ModelSlot, RunFacts, ServingPolicy, safe_frames  # noqa: F401
+from ui.serving.sessions import session_of
 from ui.store.uploads import image_path
-from ui.page.views import ViewHandlers
+from ui.page.services import Services
 
 log = logging.getLogger(__name__)
 NEXT_QUESTION_TOKENS = 16  # a short follow-up and its role tokens, added to the next prompt
@@ -104,20 +100,12 @@ def _sweep_left_to_gate(states: tuple) -> tuple:
     return states[:at] + (gr.skip(),) + states[at + 1:]
 
 
-class Handlers:
-    """The page's event handlers, bound to one model slot."""
+class ChatHandlers:
+    """The chat's event handlers, on the page's shared services."""
 
-    def __init__(self, slot: ModelSlot, max_updates_per_s: float = 15.0, policy: ServingPolicy | None = None,
-                 keep_thinking_open: bool = False):
-        self.serving = serving = Serving(slot, policy)
-        self.keep_open = SessionChoice(keep_thinking_open)  # the page's "Keep thinking open" box
-        # The shared pieces under the names the handlers below (and older callers) use.
-        self.slot, self.policy, self.runs, self.languages = slot, serving.policy, serving.runs, serving.languages
-        self.limiter, self.request_log, self.admit = serving.limiter, serving.request_log, serving.admit
-        self.engine_or_warn, self.has_question = serving.engine_or_warn, serving.has_question
-        self.max_updates_per_s = max_updates_per_s
-        self.views = ViewHandlers(self.serving)
-        self._reason = ReasonApi(self.serving, max_updates_per_s)
+    def __init__(self, services: Services):
+        self.serving, self.keep_open = services.serving, services.keep_open
+        self.max_updates_per_s = services.max_updates_per_s
         self._export_dirs: deque[Path] = deque()
         self._latest: dict[str, threading.Event] = {}  # per session: the Stop flag of its newest answer
 
@@ -127,10 +115,10 @@ class Handlers:
     def send(self, message: dict | None, records: Records, request: gr.Request, *controls: Any):
         message = message or {}
         question = (message.get("text") or "").strip()
-        words = self.languages.words(request)
+        words = self.serving.languages.words(request)
         images = [image_path(item, words) for item in message.get("files") or []]
-        engine = self.engine_or_warn(words)
-        if engine is None or not self.has_question(question, words):
+        engine = self.serving.engine_or_warn(words)
+        if engine is None or not self.serving.has_question(question, words):
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
         options = options_from_controls(controls, words)
@@ -138,8 +126,8 @@ class Handlers:
                                 restore=(tuple(records), _box(message)))
 
     def regenerate(self, records: Records, request: gr.Request, *controls: Any):
-        words = self.languages.words(request)
-        engine = self.engine_or_warn(words)
+        words = self.serving.languages.words(request)
+        engine = self.serving.engine_or_warn(words)
         if engine is None or not records:
             if engine is not None:
                 gr.Warning(words("warn.nothing_to_regenerate"))
@@ -152,7 +140,7 @@ class Handlers:
 
     def _answer(self, engine: Engine, question: str, images: list[str], earlier: Records,
                 options: GenerationOptions, request: gr.Request | None, words: Words, restore: tuple):
-        admitted = self.admit(request, "chat", question, images, words)
+        admitted = self.serving.admit(request, "chat", question, images, words)
         if admitted is None:
             yield gr.skip(), gr.skip(), gr.skip(), gr.skip()
             return
@@ -163,7 +151,7 @@ class Handlers:
                 fold = yield from self._stream(engine, question, images, earlier, options, stop, restore, session,
                                                words, self.keep_open.get(request))
             finally:
-                self.runs.end(session, stop)  # the session is free while a short trace stays open
+                self.serving.runs.end(session, stop)  # the session is free while a short trace stays open
             if fold is not None:
                 time.sleep(fold[0])
                 if self._latest.get(session) is stop:  # no newer answer drew the chat meanwhile
@@ -204,7 +192,7 @@ class Handlers:
     def full_note(self, record: TurnRecord, options: GenerationOptions, words: Words) -> str:
         """The "conversation is full" line once a next turn could not fit: this prompt and answer, a
         short question, an answer budget and room to think, against the served model's context."""
-        context = self.slot.info.context_tokens or context_tokens(self.slot.engine)
+        context = self.serving.slot.info.context_tokens or context_tokens(self.serving.slot.engine)
         prompt = record.stats.get("prompt_tokens")
         if not context or prompt is None:
             return ""
@@ -225,14 +213,14 @@ class Handlers:
     def idle_buttons(self, records: Records, request: gr.Request = None):
         """After an event: idle states, unless this session still runs something (a second Enter
         refused while answering ends before the answer it was refused for)."""
-        if self.runs.running(session_of(request) or ""):
+        if self.serving.runs.running(session_of(request) or ""):
             return tuple(gr.skip() for _ in BUTTONS)
         return _sweep_left_to_gate(button_states(busy=False, turns=bool(records)))
 
     def last_stats(self, records: Records, request: gr.Request = None) -> str:
         """The stats line of the conversation's last turn ("" without one, or when it kept none)."""
         stats = records[-1].stats if records else {}
-        return stats_line(stats, self.languages.words(request)) if stats.get("finish_reason") else ""
+        return stats_line(stats, self.serving.languages.words(request)) if stats.get("finish_reason") else ""
 
     @staticmethod
     def cleared_buttons():
@@ -242,37 +230,22 @@ class Handlers:
     def choose_keep_open(self, keep: bool, request: gr.Request = None) -> None:
         self.keep_open.choose(request, keep)
 
-    def stop(self, request: gr.Request = None) -> None:
-        session = session_of(request)
-        if session:
-            self.runs.stop(session)
-
     def undo(self, records: Records, request: gr.Request = None):
-        if self.refuse_if_running(request) or not records:
+        if self.serving.refuse_if_running(request) or not records:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         last, earlier = records[-1], tuple(records[:-1])
         box = _box({"text": last.question, "files": list(last.images)})
-        return history_messages(earlier, self.languages.words(request)), box, earlier, ""
+        return history_messages(earlier, self.serving.languages.words(request)), box, earlier, ""
 
     def clear(self):
         return [], _box(), (), ""
-
-    def refuse_if_running(self, request: gr.Request | None) -> bool:
-        """True (and a warning shown) while this session is answering: what changes the chat waits."""
-        session = session_of(request) or uuid.uuid4().hex
-        stop = self.runs.begin(session)
-        if stop is None:
-            gr.Warning(self.languages.words(request)("warn.still_answering"))
-            return True
-        self.runs.end(session, stop)
-        return False
 
     # ---- status and export ----------------------------------------------------------------
 
     def status(self, request: gr.Request = None):
         """Status line; the polling timer switches itself off once loading is over."""
-        words = self.languages.words(request)
-        return self.slot.status_markdown(words), gr.Timer(active=not (self.slot.ready or self.slot.error))
+        words = self.serving.languages.words(request)
+        return self.serving.slot.status_markdown(words), gr.Timer(active=not (self.serving.slot.ready or self.serving.slot.error))
 
     def exports(self, records: Records):
         if not records:
@@ -281,8 +254,8 @@ class Handlers:
         exported = time.strftime("%Y-%m-%d %H:%M")
         # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).
         md_path, html_path = folder / "r1v-transcript.zip", folder / "r1v-transcript.html"
-        transcript_zip(records, self.slot.info.name, exported, md_path)
-        html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
+        transcript_zip(records, self.serving.slot.info.name, exported, md_path)
+        html_path.write_text(transcript_html(records, self.serving.slot.info.name, exported), encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))
 
@@ -293,9 +266,3 @@ class Handlers:
         folder = Path(tempfile.mkdtemp(prefix="r1v-export-"))
         self._export_dirs.append(folder)
         return folder
-
-    # ---- API ------------------------------------------------------------------------------
-
-    def reason_api(self) -> Callable[..., Iterator[dict]]:
-        """The `/reason` endpoint as a typed function (gr.api reads its signature); see `ui.http.api`."""
-        return self._reason.endpoint()

@@ -31,17 +31,17 @@ from gradio.utils import get_upload_folder, is_in_or_equal
 
 from model.events import NO_LIMIT, UserFacingError
 from ui.page.controls import options_from_controls
-from ui.page.handlers import Handlers, live_status
-from ui.store.history import (SHARE_KEY_FILE, HistoryOptions, bounded, current, empty_store, find,
-                              kept_secret, listing, merged_turns, new_id, opened, parsed, restored, saved,
+from ui.page.chat import Answered, ChatView
+from ui.page.handlers import live_status
+from ui.page.services import Services
+from ui.store.history import (HistoryOptions, bounded, current, empty_store, find,
+                              listing, merged_turns, new_id, opened, parsed, restored, saved,
                               turn_from_dict, turn_to_dict, with_pending, without)
 from ui.i18n.words import LABEL, Words
 from ui.serving.ratelimit import client_address
 from ui.render.messages import (CHATBOT_OPTIONS, history_messages, plain_block, stats_line, text_block,
                                 turn_messages)
 from ui.render.replay import phase_times, replay_frames
-from ui.store.share import ShareLimits, ShareStore
-from ui.store.signing import TurnSigner
 from ui.store.uploads import EXAMPLES_DIR
 from ui.store.turns import RestoredTurn
 
@@ -119,13 +119,12 @@ def page_url(request: gr.Request | None) -> str:
 class HistoryView:
     """The handlers behind the side list, the Share button and the replay."""
 
-    def __init__(self, handlers: Handlers, options: HistoryOptions):
-        self.handlers, self.options = handlers, options
-        self.shares = ShareStore(options.folder / "shares", ShareLimits.from_env()) if options.share_links else None
-        self.signer = TurnSigner(options.share_key or kept_secret(options.folder, SHARE_KEY_FILE))
+    def __init__(self, services: Services):
+        self.serving, self.options = services.serving, services.history
+        self.shares, self.signer = services.shares, services.signer
 
     def words(self, request: gr.Request | None) -> Words:
-        return self.handlers.languages.words(request)
+        return self.serving.languages.words(request)
 
     @staticmethod
     def image_ok(path: str) -> bool:
@@ -164,7 +163,7 @@ class HistoryView:
 
     def mark_pending(self, message: dict | None, conv_id: str | None, value: Any, request: gr.Request):
         question = ((message or {}).get("text") or "").strip()
-        if not question or not self.handlers.slot.ready:
+        if not question or not self.serving.slot.ready:
             return gr.skip(), gr.skip(), gr.skip()
         conv_id = conv_id or new_id()
         store = self.bounded(with_pending(parsed(value), conv_id, question))
@@ -180,13 +179,13 @@ class HistoryView:
     def open(self, chosen: str | None, value: Any, request: gr.Request):
         store = parsed(value)
         conv = find(store, chosen)
-        if conv is None or self.handlers.refuse_if_running(request):
+        if conv is None or self.serving.refuse_if_running(request):
             return (gr.skip(),) * 5
         records, _ = restored(conv, self.image_ok)
         return history_messages(records, self.words(request)), records, conv["id"], "", opened(store, conv["id"])
 
     def new(self, value: Any, request: gr.Request):
-        if self.handlers.refuse_if_running(request):
+        if self.serving.refuse_if_running(request):
             return (gr.skip(),) * 6
         return ([], (), *self.fresh(value, request)[:2], "", opened(parsed(value), None))
 
@@ -196,7 +195,7 @@ class HistoryView:
         return new_id(), self.radio(store, None, self.words(request)), store
 
     def delete(self, conv_id: str | None, value: Any, request: gr.Request):
-        if self.handlers.refuse_if_running(request):
+        if self.serving.refuse_if_running(request):
             return (gr.skip(),) * 6
         store = without(parsed(value), conv_id)
         return store, self.radio(store, None, self.words(request)), [], (), new_id(), ""
@@ -217,10 +216,10 @@ class HistoryView:
             return gr.skip()
         stored = (find(parsed(value), conv_id) or {}).get("turns") or []
         settings = merged_turns(tuple(records), stored, {})[-1]["settings"]
-        snapshot = {"model": self.handlers.slot.info.name, "settings": settings,
+        snapshot = {"model": self.serving.slot.info.name, "settings": settings,
                     "record": {**turn_to_dict(record, settings), "images": []},
                     "timeline": phase_times(record).as_dict()}
-        visitor = self.signer.visitor(client_address(request, self.handlers.policy.trust_forwarded))
+        visitor = self.signer.visitor(client_address(request, self.serving.policy.trust_forwarded))
         try:
             share_id, token = self.shares.create(snapshot, record.images, visitor)
         except UserFacingError as error:
@@ -321,17 +320,17 @@ def _head(snapshot: dict, words: Words) -> str:
     return words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
 
 
-def watch_questions(handlers: Handlers, options: HistoryOptions, chat: dict, panels: dict) -> HistoryView:
+def watch_questions(services: Services, chat: ChatView, panels: dict) -> HistoryView:
     """Notes each question in the store as it is sent. Wire it before the answering events: the page
     runs a trigger's events in the order they were wired, and the answering one empties the box."""
-    view, p = HistoryView(handlers, options), panels
-    gr.on([chat["box"].submit, chat["send"].click], view.mark_pending, [chat["box"], p["conv_id"], p["store"]],
+    view, p = HistoryView(services), panels
+    gr.on([chat.box.submit, chat.send.click], view.mark_pending, [chat.box, p["conv_id"], p["store"]],
           [p["store"], p["list"], p["conv_id"]], queue=False, **private)
     return view
 
 
-def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list, records: gr.State, panels: dict,
-                 share: dict, answered: dict) -> list:
+def wire_history(demo: gr.Blocks, view: HistoryView, chat: ChatView, controls: list, records: gr.State, panels: dict,
+                 share: dict, answered: Answered) -> list:
     """Connects the side list, the store and Share to the chat; `answered` holds the chat's events
     (sent, regenerated, undone, cleared) after which the records are saved. Returns the events that
     put another conversation in the chat (restored on load, opened, new, deleted), for the page to
@@ -339,18 +338,18 @@ def wire_history(demo: gr.Blocks, view: HistoryView, chat: dict, controls: list,
     p = panels
     listed = [p["store"], p["list"], p["conv_id"]]
     restored = demo.load(view.restore, [p["store"], p["drawing"]],
-                         [chat["chatbot"], records, chat["box"], p["conv_id"], p["list"], p["store"]],
+                         [chat.chatbot, records, chat.box, p["conv_id"], p["list"], p["store"]],
                          js=DRAW_GUARD_JS, **private)
     restored.then(None, js=DRAWN_JS, **private)
-    for name in ("sent", "regenerated", "undone"):
-        answered[name].then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
-    answered["cleared"].then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)
+    for event in (answered.sent, answered.regenerated, answered.undone):
+        event.then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
+    answered.cleared.then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)
     opened = p["list"].input(view.open, [p["list"], p["store"]],
-                             [chat["chatbot"], records, p["conv_id"], chat["stats"], p["store"]], **private)
+                             [chat.chatbot, records, p["conv_id"], chat.stats, p["store"]], **private)
     started = p["new"].click(view.new, [p["store"]],
-                             [chat["chatbot"], records, p["conv_id"], p["list"], chat["stats"], p["store"]], **private)
+                             [chat.chatbot, records, p["conv_id"], p["list"], chat.stats, p["store"]], **private)
     deleted = p["delete"].click(view.delete, [p["conv_id"], p["store"]],
-                                [p["store"], p["list"], chat["chatbot"], records, p["conv_id"], chat["stats"]],
+                                [p["store"], p["list"], chat.chatbot, records, p["conv_id"], chat.stats],
                                 **private)
     share["button"].click(view.share, [records, p["conv_id"], p["store"]], [share["result"]], **private)
     replayed = [p["chatbot"], p["stats"]]

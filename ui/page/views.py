@@ -1,5 +1,11 @@
-"""Handlers of the two views beside the chat: the tiles preview and the budget sweep.
+"""The two views beside the chat: the tiles preview and the budget sweep (components, handlers, wiring).
 
+- `ChatExtras.build(info, box)`: below the chat and the settings, the tiles preview of what is in
+  the question `box` and the examples; `.wire(handlers, box, max_tiles)` redraws the preview when
+  either changes; `.follow_tabs(chat_tab, others)` shows them with the Chat tab only.
+- `SweepView.build(info)`: the Budget sweep tab; `.wire(handlers, settings, buttons)` runs it like an
+  answer (the page's buttons go busy, then idle) and `.gate(idle_events)` enables Run sweep only
+  with a question.
 `ViewHandlers(serving)` shares the chat's `ui.serving.shared.Serving`: model slot, sessions (one running
 answer or sweep per session; Stop stops either), languages, rate limit and request log.
 - `tiling_preview(message, max_tiles)`: the tiles each image in the box will be cut into, drawn
@@ -11,14 +17,16 @@ answer or sweep per session; Stop stops either), languages, rate limit and reque
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Sequence
 
 import gradio as gr
 
 from model.events import UserFacingError
 from ui.page.controls import options_from_controls, validated_options
-from ui.i18n.words import Words
-from ui.serving.shared import Serving
+from ui.i18n.words import LABEL, Words
+from ui.serving.shared import ModelInfo, Serving
+from ui.store.examples import load_examples
 from ui.page.sweep import SweepProgress, parse_budgets, progress_html, run_sweep, sweep_headers, sweep_plot, sweep_table
 from ui.render.tiles import side_by_side, tiling_overlay, tiling_settings
 from ui.store.uploads import file_path, image_path
@@ -96,3 +104,115 @@ class ViewHandlers:
         self.serving.request_log.write(request_id=uuid.uuid4().hex[:8], endpoint=f"sweep:{row.budget}", session=session,
                                question=question, images=images, stats=stats, finish=row.finish_reason.value,
                                seconds=row.seconds, error_kind="input" if row.error else None)
+
+
+PREVIEW = {"api_visibility": "private", "show_progress": "hidden"}
+
+
+@dataclass
+class ChatExtras:
+    """The tiles preview and the examples, below the chat and the settings."""
+
+    extras: gr.Column
+    tiling: gr.Image
+    tiling_summary: gr.Markdown
+    examples: Any  # the examples' gr.Dataset, None without examples
+
+    @classmethod
+    def build(cls, info: ModelInfo, box: gr.MultimodalTextbox) -> "ChatExtras":
+        with gr.Column(elem_id="chat-extras") as extras:
+            with gr.Accordion(LABEL("tiles.title"), open=True, elem_id="tiling"):
+                tiling = gr.Image(type="pil", show_label=False, interactive=False, height=300,
+                                  elem_id="tiling-image", buttons=["fullscreen"], visible=False)
+                tiling_summary = gr.Markdown(LABEL("tiles.empty"), elem_id="tiling-summary")
+            examples = load_examples(info.is_tiny)
+            dataset = None
+            if examples:
+                dataset = gr.Examples([[example] for example in examples], inputs=[box],
+                                      label=LABEL("examples.label"), examples_per_page=8, elem_id="examples").dataset
+        return cls(extras, tiling, tiling_summary, dataset)
+
+    @property
+    def preview(self) -> list:
+        return [self.tiling, self.tiling_summary]
+
+    def wire(self, handlers: ViewHandlers, box: gr.MultimodalTextbox, max_tiles: gr.Slider) -> None:
+        """The preview follows the box and the max-tiles slider."""
+        # One listener for both triggers: the page sends the next redraw only when the last one is back
+        # (always_last), so a slow redraw for an older value cannot land after a newer one.
+        gr.on([box.change, max_tiles.change], handlers.tiling_panel, [box, max_tiles], self.preview,
+              trigger_mode="always_last", concurrency_id="preview", **PREVIEW)
+
+    def follow_tabs(self, chat_tab: gr.Tab, other_tabs: Sequence[gr.Tab]) -> None:
+        """Shown with the Chat tab; "hidden" keeps them in the page (their state too) while another shows."""
+        chat_tab.select(lambda: gr.Column(visible=True), None, self.extras, queue=False, **PREVIEW)
+        for tab in other_tabs:
+            tab.select(lambda: gr.Column(visible="hidden"), None, self.extras, queue=False, **PREVIEW)
+
+
+# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands.
+SWEEP_BUDGETS = {True: "0, 8, 32, no limit", False: "0, 256, 1k, 4k, no limit"}
+# Pixels, not shares: each column holds its longest header word at 390 px too (the table scrolls).
+SWEEP_COLUMN_WIDTHS = ["84px", "84px", "84px", "84px", "76px", "150px", "130px", "220px"]
+
+
+def sweep_ready(image: str | None, question: str | None) -> Any:
+    """Run sweep can act only with a question (the image is optional, as for a chat answer)."""
+    return gr.Button(interactive=bool((question or "").strip()))
+
+
+@dataclass
+class SweepView:
+    """The Budget sweep tab's components."""
+
+    image: gr.Image
+    question: gr.Textbox
+    budgets: gr.Textbox
+    run: gr.Button
+    stop: gr.Button
+    progress: gr.HTML
+    table: gr.Dataframe
+    plot: gr.Plot
+
+    @classmethod
+    def build(cls, info: ModelInfo) -> "SweepView":
+        """Call inside the tab."""
+        gr.Markdown(LABEL("sweep.intro"))
+        with gr.Row(equal_height=False):
+            image = gr.Image(type="filepath", label=LABEL("sweep.image"), height=260, elem_id="sweep-image",
+                             sources=["upload", "clipboard"])
+            with gr.Column():
+                question = gr.Textbox(label=LABEL("sweep.question"), lines=2, elem_id="sweep-question")
+                budgets = gr.Textbox(SWEEP_BUDGETS[info.is_tiny], label=LABEL("sweep.budgets"),
+                                     info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
+                with gr.Row():
+                    run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run", interactive=False)
+                    stop = gr.Button(LABEL("button.stop"), variant="stop", elem_id="sweep-stop", interactive=False)
+        progress = gr.HTML("", elem_id="sweep-progress")
+        table = gr.Dataframe(label=LABEL("sweep.table"), interactive=False, wrap=True, elem_id="sweep-table",
+                             column_widths=SWEEP_COLUMN_WIDTHS)
+        plot = gr.Plot(label=LABEL("sweep.plot"), elem_id="sweep-plot")  # its badge gets a band: assets/style.css
+        return cls(image, question, budgets, run, stop, progress, table, plot)
+
+    @property
+    def buttons(self) -> list[gr.Button]:
+        """Run sweep and its Stop, in the order of `ui.page.handlers.BUTTONS`' last two."""
+        return [self.run, self.stop]
+
+    def wire(self, handlers: ViewHandlers, settings: Sequence[Any], busy: dict, idle: dict) -> Any:
+        """Run sweep: the page's buttons go `busy`, the sweep streams, they go `idle` (event kwargs);
+        returns the event after which they are idle."""
+        started = self.run.click(**busy)
+        swept = started.then(handlers.sweep, [self.image, self.question, self.budgets, *settings],
+                             [self.progress, self.table, self.plot], api_name="sweep", preprocess=False,
+                             api_visibility="undocumented", concurrency_id="generate", show_progress="minimal")
+        self.stop.click(handlers.serving.stop, None, None, queue=False, api_visibility="private")
+        return swept.then(**idle)
+
+    def gate(self, idle_events: Sequence[Any]) -> None:
+        """After the question changes, and after every event that sets the buttons idle, Run sweep
+        follows `sweep_ready` (the button states alone would enable it with an empty question)."""
+        gate = dict(fn=sweep_ready, inputs=[self.image, self.question], outputs=[self.run], queue=False, **PREVIEW)
+        self.question.change(**gate)
+        for event in idle_events:
+            event.then(**gate)

@@ -4,12 +4,13 @@ slot, the sessions' running answers and languages, the rate limit, the request l
 - `ModelSlot` holds the engine; given a factory it loads it in a background thread and reports
   the loader's progress, so the page is served before the model is ready. `state` is "loading",
   "ready" or "failed"; `wait(timeout)` blocks until loading has ended (or the timeout passed).
-- `Serving(slot, policy)`: `admit(...)` lets a run start (or warns why not), `rate_refusal(...)`
+- `Serving(slot, policy)`: `admit(...)` lets a run start (or warns why not), `stop(request)` stops the
+  session's run, `refuse_if_running(request)` warns while one runs, `rate_refusal(...)`
   words a refusal over the per-address limit, `log_run(...)` writes the one request-log line of a
   run, with what was known when it ended (tiles and prompt tokens from `Prepared`, tokens so far)
   even when it was cancelled before its `Stats`; `log_refusal(...)` that of a call refused before it ran.
 - `safe_frames(events, live, max_per_s)`: throttled frames; an unexpected failure becomes a short Error.
-Nothing here imports torch or transformers; `ui.page.handlers` and `ui.page.views` both build on this module.
+Nothing here imports torch or transformers; every handler of the page and `/reason` build on this module.
 """
 from __future__ import annotations
 
@@ -205,6 +206,22 @@ class Serving:
             gr.Warning(words("warn.still_answering_last"))
             return None
         return session, stop
+
+    def stop(self, request: gr.Request | None = None) -> None:
+        """Stop whatever this session is running (an answer, a sweep, a comparison, an evaluation)."""
+        session = session_of(request)
+        if session:
+            self.runs.stop(session)
+
+    def refuse_if_running(self, request: gr.Request | None) -> bool:
+        """True (and a warning shown) while this session is answering: what changes the chat waits."""
+        session = session_of(request) or uuid.uuid4().hex
+        stop = self.runs.begin(session)
+        if stop is None:
+            gr.Warning(self.languages.words(request)("warn.still_answering"))
+            return True
+        self.runs.end(session, stop)
+        return False
 
     def rate_refusal(self, request: gr.Request | None, endpoint: str, question: str, images: Sequence[Any],
                      words: Words) -> str:
