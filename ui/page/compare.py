@@ -39,8 +39,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 import gradio as gr
 
 from model.events import SEED_MAX, Done, Error, Event, FinishReason, GenerationOptions, Request, Status, UserFacingError
-from ui.page.compare_blind import (BlindVotes, Comparison, ballot_view, blind_frame, blind_order, export_results,
-                                   results_markdown, reveal_line, side_result, wire_ballot)
+from ui.page.compare_blind import (Ballot, BlindVotes, Comparison, blind_frame, blind_order, export_results,
+                                   results_markdown, reveal_line, side_result)
 from ui.page.handlers import live_status
 from ui.i18n.words import EN, LABEL, Words
 from ui.serving.sessions import session_of
@@ -363,7 +363,7 @@ def compare_view(services: "Services") -> CompareHandlers:
             run = gr.Button(LABEL("compare.run"), variant="primary", elem_id="compare-run")
     columns = _columns(info, second)
     agreement = gr.Markdown("", elem_id="compare-agreement")
-    ballot = ballot_view() if compare.voting else None
+    ballot = Ballot.build() if compare.voting else None
     _wire(compare, (image, question, seed, blind), run, columns, agreement, ballot)
     return compare
 
@@ -401,14 +401,15 @@ def _columns(info: "ModelInfo", second: "Engine | None") -> dict[str, list]:
 SCROLL_TO_COLUMNS = "() => { document.getElementById('compare-columns')?.scrollIntoView({block: 'start'}); }"
 
 
-def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: dict, agreement, ballot) -> None:
+def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: dict, agreement,
+          ballot: "Ballot | None") -> None:
     image, question, seed, blind = fields
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
     inputs = [image, question, *columns["settings"], seed, blind]
     outputs = [*columns["outputs"], agreement, *columns["stops"]]
     if ballot:
-        outputs += [*ballot["votes"], *columns["rows"]]
-        run.click(compare.titles, [blind], [*columns["titles"], ballot["reveal"]], **private)
+        outputs += [*ballot.votes, *columns["rows"]]
+        run.click(compare.titles, [blind], [*columns["titles"], ballot.reveal], **private)
     run.click(None, js=SCROLL_TO_COLUMNS, **private)
     # Raw values (no preprocess), as for the sweep: the engine checks the image, so a file it refuses
     # gets its own message, and a bad setting is named by GenerationOptions.
@@ -422,7 +423,7 @@ def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: dict
         blind.input(lambda on: [gr.skip() if on else gr.Row(visible=True)] * 2, [blind], columns["rows"],
                     **private)
         stats = columns["outputs"][1::2]
-        wire_ballot(compare, ballot, [*columns["titles"], *stats, ballot["reveal"], *columns["rows"]])
+        ballot.wire(compare, [*columns["titles"], *stats, ballot.reveal, *columns["rows"]])
 
 
 def _stopper(compare: CompareHandlers, column: int) -> Callable:

@@ -11,6 +11,8 @@ Contract:
   vote (the same vote_id). A vote with no finished comparison is refused with a message saying so.
 - `results_markdown(folder, words)`: the table of `ui.store.votes.results_table`, with a line saying how
   ties count; `export_results(folder)` writes it as JSON Lines and returns the file.
+- `Ballot.build()` draws the vote buttons, the reveal and the Results view; `.wire(compare, outputs)`
+  connects them to the Compare tab's handlers.
 """
 from __future__ import annotations
 
@@ -162,31 +164,41 @@ def export_results(folder: Path) -> str:
 
 # ---- the view ------------------------------------------------------------------------------------
 
-def ballot_view() -> dict[str, Any]:
+@dataclass
+class Ballot:
     """The vote buttons (enabled once both blind answers are done), the reveal, and the Results view."""
-    with gr.Row(elem_id="compare-ballot"):
-        votes = [gr.Button(LABEL(f"compare.vote_{outcome}"), interactive=False, size="sm",
-                           elem_id=f"compare-vote-{outcome.replace('_', '-')}") for outcome in OUTCOMES]
-    reveal = gr.Markdown("", elem_id="compare-reveal")
-    with gr.Accordion(LABEL("compare.results_title"), open=False, elem_id="compare-results") as accordion:
-        table = gr.Markdown(LABEL("compare.results_empty"), elem_id="compare-results-table")
-        with gr.Row():
-            refresh = gr.Button(LABEL("compare.results_refresh"), size="sm", elem_id="compare-results-refresh")
-            export = gr.Button(LABEL("compare.results_export"), size="sm", elem_id="compare-results-export")
-        exported = gr.File(label=LABEL("compare.results_file"), visible=False, elem_id="compare-results-file")
-    return dict(votes=votes, reveal=reveal, accordion=accordion, table=table, refresh=refresh, export=export,
-                exported=exported)
 
+    votes: list[gr.Button]  # one per outcome, in OUTCOMES order
+    reveal: gr.Markdown
+    accordion: gr.Accordion
+    table: gr.Markdown
+    refresh: gr.Button
+    export: gr.Button
+    exported: gr.File
 
-def wire_ballot(compare: Any, ballot: dict[str, Any], reveal_outputs: list[Any]) -> None:
-    """Each vote button casts its vote (an undocumented endpoint `compare_vote_<outcome>`) and reveals."""
-    for outcome, button in zip(OUTCOMES, ballot["votes"]):
-        button.click(_voter(compare, outcome), None, [*reveal_outputs, ballot["table"]],
-                     api_name=f"compare_vote_{outcome}", api_visibility="undocumented", show_progress="hidden")
-    private = {"api_visibility": "private", "show_progress": "hidden"}
-    for event in (ballot["refresh"].click, ballot["accordion"].expand):
-        event(compare.results, None, ballot["table"], **private)
-    ballot["export"].click(lambda: gr.File(value=compare.export(), visible=True), None, ballot["exported"], **private)
+    @classmethod
+    def build(cls) -> "Ballot":
+        with gr.Row(elem_id="compare-ballot"):
+            votes = [gr.Button(LABEL(f"compare.vote_{outcome}"), interactive=False, size="sm",
+                               elem_id=f"compare-vote-{outcome.replace('_', '-')}") for outcome in OUTCOMES]
+        reveal = gr.Markdown("", elem_id="compare-reveal")
+        with gr.Accordion(LABEL("compare.results_title"), open=False, elem_id="compare-results") as accordion:
+            table = gr.Markdown(LABEL("compare.results_empty"), elem_id="compare-results-table")
+            with gr.Row():
+                refresh = gr.Button(LABEL("compare.results_refresh"), size="sm", elem_id="compare-results-refresh")
+                export = gr.Button(LABEL("compare.results_export"), size="sm", elem_id="compare-results-export")
+            exported = gr.File(label=LABEL("compare.results_file"), visible=False, elem_id="compare-results-file")
+        return cls(votes, reveal, accordion, table, refresh, export, exported)
+
+    def wire(self, compare: Any, reveal_outputs: list[Any]) -> None:
+        """Each vote button casts its vote (an undocumented endpoint `compare_vote_<outcome>`) and reveals."""
+        for outcome, button in zip(OUTCOMES, self.votes):
+            button.click(_voter(compare, outcome), None, [*reveal_outputs, self.table],
+                         api_name=f"compare_vote_{outcome}", api_visibility="undocumented", show_progress="hidden")
+        private = {"api_visibility": "private", "show_progress": "hidden"}
+        for event in (self.refresh.click, self.accordion.expand):
+            event(compare.results, None, self.table, **private)
+        self.export.click(lambda: gr.File(value=compare.export(), visible=True), None, self.exported, **private)
 
 
 def _voter(compare: Any, outcome: str):
