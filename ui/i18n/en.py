@@ -123,6 +123,8 @@ EN_TEXTS: dict[str, str] = {
     "sweep.plot": "Thinking against budget",
     "sweep.idle": "Pick an image, ask a question and run the sweep.",
     "sweep.no_limit": "no limit",
+    "sweep.budgets.tiny": "0, 8, 32, no limit",  # the box's first value, tiny model
+    "sweep.budgets.default": "0, 256, 1k, 4k, no limit",  # the box's first value, R1V
     "sweep.empty": "Enter at least one thinking budget, e.g. “0, 256, 1k, no limit”.",
     "sweep.bad_entry": "“{entry}” is not a thinking budget: use whole numbers from 0 to {max:,} (1k = 1024) or “no limit”.",
     "sweep.too_many": "A sweep takes at most {max_count} budgets; got {count}.",

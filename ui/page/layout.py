@@ -201,8 +201,9 @@ def _chat_extras(info: ModelInfo, box: gr.MultimodalTextbox) -> dict[str, Any]:
     return dict(extras=extras, tiling=tiling, tiling_summary=tiling_summary, examples=dataset)
 
 
-# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands.
-SWEEP_BUDGETS = {True: "0, 8, 32, no limit", False: "0, 256, 1k, 4k, no limit"}
+# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands
+# (words keys: "no limit" in the page's language; parse_budgets reads both).
+SWEEP_BUDGETS = {True: "sweep.budgets.tiny", False: "sweep.budgets.default"}
 
 
 # Pixels, not shares: each column holds its longest header word at 390 px too (the table scrolls).
@@ -216,7 +217,7 @@ def _sweep_view(info: ModelInfo) -> dict[str, Any]:
                          sources=["upload", "clipboard"])
         with gr.Column():
             question = gr.Textbox(label=LABEL("sweep.question"), lines=2, elem_id="sweep-question")
-            budgets = gr.Textbox(SWEEP_BUDGETS[info.is_tiny], label=LABEL("sweep.budgets"),
+            budgets = gr.Textbox(LABEL(SWEEP_BUDGETS[info.is_tiny]), label=LABEL("sweep.budgets"),
                                  info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
             with gr.Row():
                 run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run", interactive=False)
@@ -391,6 +392,8 @@ def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
             continue
         props = {name: str(getattr(block, name)) for name in TRANSLATED_PROPS
                  if "__i18n__" in str(getattr(block, name, "") or "")}
+        if any("__i18n__" in str(label) for label, _ in getattr(block, "choices", None) or ()):
+            props["choices"] = [(str(label), value) for label, value in block.choices]  # e.g. Compare's "no limit"
         if props:
             found.append((block, props))
     return found
@@ -398,8 +401,11 @@ def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
 
 def relabelled(targets: list[tuple[Any, dict[str, str]]], words: Words) -> list[Any]:
     """One update per translatable component, its texts in `words`' language."""
-    return [gr.update(**{name: translate_markers(text, words) for name, text in props.items()})
-            for _, props in targets]
+    def translated(value):
+        return [(translate_markers(label, words), v) for label, v in value] if isinstance(value, list) \
+            else translate_markers(value, words)
+
+    return [gr.update(**{name: translated(text) for name, text in props.items()}) for _, props in targets]
 
 
 def _wire_language(demo: gr.Blocks, handlers: Handlers, header: dict, records, chat: dict,
