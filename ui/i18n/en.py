@@ -54,6 +54,7 @@ EN_TEXTS: dict[str, str] = {
     "export.title": "### Export",
     "export.markdown": "Markdown",
     "export.html": "HTML",
+    "export.failed": "This conversation could not be exported, so the export buttons are off until the next answer. The chat itself is fine.",
     # messages
     "warn.no_question": "Please type a question (and add an image if it is about one).",
     "warn.nothing_to_regenerate": "There is no answer to regenerate yet.",

@@ -52,6 +52,7 @@ ZH_TEXTS: dict[str, str] = {
     "export.title": "### 导出",
     "export.markdown": "Markdown",
     "export.html": "HTML",
+    "export.failed": "无法导出此对话，导出按钮在下一次回答前不可用。对话本身不受影响。",
     # messages
     "warn.no_question": "请输入问题（如果问题与图片有关，请添加图片）。",
     "warn.nothing_to_regenerate": "还没有可以重新生成的回答。",
