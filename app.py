@@ -245,7 +245,7 @@ def remote_engine_factory(args: argparse.Namespace) -> Callable:
                               max_seconds=args.max_seconds, budget_mode=args.budget_mode)
         log.info("answering through the model server at %s", engine.endpoint)  # the log only: never shown
         name = remote_model_name(args)
-        progress(Status(f"Answering through {name}.", "load.remote", {"endpoint": name}))
+        progress(Status(f"Answering through {name}.", "load.remote", {"model": name}))
         return engine
 
     return connect

@@ -115,3 +115,26 @@ def test_markdown_zip_holds_the_images_under_url_encoded_links(tmp_path):
         assert unquote(link) in names
         assert Image.open(io.BytesIO(bundle.read(unquote(link)))).size == (512, 512)
     assert "image 2: deleted.png could not be read" in transcript
+
+
+def test_an_export_that_fails_says_so_and_hands_out_no_older_transcript(monkeypatch):
+    import gradio as gr
+
+    import ui.page.handlers as handlers_module
+    from ui.i18n.words import Words
+
+    handlers = chat_handlers(_NoEngine(), ModelInfo(name="test"))
+    record = TurnRecord("Q?", (), "thought", "answer", 3, 0.5, False, FinishReason.ANSWERED)
+    good_md, good_html = handlers.exports((record,))
+    assert good_md.value and good_html.value and good_md.interactive
+
+    def too_deep(*args, **kwargs):
+        raise RecursionError("maximum recursion depth exceeded")  # what Python-Markdown raises on deep nesting
+
+    warned = []
+    monkeypatch.setattr(handlers_module, "transcript_html", too_deep)
+    monkeypatch.setattr(gr, "Warning", lambda message, **kwargs: warned.append(message))
+    chinese = type("FakeRequest", (), {"session_hash": "s1", "headers": {"accept-language": "zh-CN"}})()
+    md, page = handlers.exports((record, record), chinese)
+    assert (md.value, md.interactive, page.value, page.interactive) == (None, False, None, False)
+    assert warned == [Words("zh")("export.failed")] and "导出" in warned[0]

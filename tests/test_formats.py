@@ -306,6 +306,22 @@ def test_the_tiles_view_in_chinese_names_the_pages(files):
     assert "第 1 页" in summary.describe(Words("zh")) and "共 2 页" in summary.describe(Words("zh"))
 
 
+
+def test_the_tiles_summary_shows_a_pdfs_name_as_text_not_markdown(files, tmp_path):
+    import html
+
+    import markdown
+
+    name = "2024. my_*draft*_[v2](x) $5$ #1.pdf"
+    path = tmp_path / name
+    path.write_bytes(Path(files["doc.pdf"]).read_bytes())
+    _, summary = tiling_overlay(str(path), 6)
+    head = summary.markdown.splitlines()[0]
+    assert not set("*_[]()$#") & set(re.sub(r"&#\d+;", "", head)), head  # no raw mark left to be read as Markdown
+    rendered = markdown.markdown(head)
+    assert html.unescape(re.sub(r"<[^>]+>", "", rendered)).startswith(name + ": pages 1–2 of 2"), rendered
+    assert "<em>" not in rendered and "<a " not in rendered and "<ol" not in rendered
+
 # ---- in a browser ------------------------------------------------------------------------------------
 
 @pytest.mark.browser

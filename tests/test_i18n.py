@@ -174,3 +174,10 @@ def test_a_failed_load_is_reported_in_both_languages_and_the_page_keeps_serving(
     assert "⚠️ The model could not be loaded: no weights in /models/x" in slot.status_markdown(EN)
     assert "模型无法加载：no weights in /models/x" in slot.status_markdown(Words("zh"))
     assert slot.busy_message(Words("zh")) == "模型无法加载：no weights in /models/x"
+
+
+def test_no_visitor_message_names_the_model_servers_address():
+    """The endpoint is an internal address: the server's log names it, no text a visitor sees does."""
+    for table in (EN_TEXTS, ZH_TEXTS):
+        named = [key for key, text in table.items() if "endpoint" in fields_of(text)]
+        assert named == [], named

@@ -218,9 +218,37 @@ def test_an_absent_server_gives_a_clear_error():
     result = collect(RemoteEngine(endpoint, model="m", timeout_s=5).stream(ask()))
     assert kinds(result) == ["Error", "Stats", "Done"]
     error = result["errors"][0]
-    assert error.kind == "backend" and endpoint in error.message and "not reachable" in error.message
+    assert error.kind == "backend" and "not reachable" in error.message
+    assert endpoint not in error.message and "127.0.0.1" not in error.message  # the address is internal
     assert result["done"].finish_reason is FinishReason.ERROR
 
+
+
+def test_an_unreachable_server_is_named_in_the_log_only(caplog):
+    """The person reads "the model server"; the server's log says which one (the address is internal)."""
+    endpoint = f"http://127.0.0.1:{free_port()}/v1"
+    with caplog.at_level("WARNING", logger="model.remote.engine"):
+        result = collect(RemoteEngine(endpoint, model="m", timeout_s=5).stream(ask()))
+    message = result["errors"][0].message
+    assert "The model server is not reachable" in message and "127.0.0.1" not in message
+    assert any(endpoint in record.getMessage() for record in caplog.records)
+
+
+def test_a_cause_quoting_the_address_is_shown_without_it():
+    import httpx
+    import openai
+
+    from model.remote.endpoint import describe_failure
+
+    endpoint = "http://10.1.2.3:8000/v1"
+    request = httpx.Request("POST", endpoint + "/chat/completions")
+    cause = httpx.ConnectError("cannot connect to 10.1.2.3:8000 (http://10.1.2.3:8000/v1)")
+    failure = openai.APIConnectionError(request=request)
+    failure.__cause__ = cause
+    for connected in (False, True):
+        error = describe_failure(failure, endpoint, 5, connected)
+        assert "10.1.2.3" not in error.message and "endpoint" not in (error.params or {}), error
+    assert "10.1.2.3" not in describe_failure(openai.APITimeoutError(request=request), endpoint, 5, False).message
 
 def test_a_bad_image_is_refused_before_any_network_call():
     with socket.socket() as listener:
@@ -269,7 +297,7 @@ def test_a_server_killed_mid_stream_is_an_error_and_a_restart_is_picked_up(live,
             live.kill()
     result = collect(events)
     assert kinds(result) == ["ThinkingDelta", "Error", "Stats", "Done"]
-    assert result["errors"][0].kind == "backend" and live.endpoint in result["errors"][0].message
+    assert result["errors"][0].kind == "backend" and live.endpoint not in result["errors"][0].message
     assert result["done"].finish_reason is FinishReason.ERROR
     live.start()
     assert_server_is_free(remote, ponderer)

@@ -172,6 +172,42 @@ def test_every_module_states_its_contract(name):
     assert ast.get_docstring(ast.parse(SOURCES[name].read_text(encoding="utf-8")))
 
 
+def builds_components(function: ast.AST) -> bool:
+    """Whether a function calls a Gradio component or layout (`gr.Button(...)`, `gr.Row(...)`)."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+               and isinstance(node.func.value, ast.Name) and node.func.value.id == "gr"
+               and node.func.attr[:1].isupper() for node in ast.walk(function))
+
+
+def is_dict(value: ast.AST | None) -> bool:
+    return isinstance(value, (ast.Dict, ast.DictComp)) or (
+        isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == "dict")
+
+
+def component_dicts(name: str, tree: ast.AST) -> list[str]:
+    """Functions that build components and hand them back in a string-keyed dict (`return dict(...)`
+    or `{...}`), and lookups of components by position in the settings (`CONTROL_NAMES.index`)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and builds_components(node):
+            dicts = {target.id for assign in ast.walk(node) if isinstance(assign, (ast.Assign, ast.AnnAssign))
+                     and is_dict(assign.value) for target in (assign.targets if isinstance(assign, ast.Assign) else [assign.target])
+                     if isinstance(target, ast.Name)}
+            returns = [ret.value for ret in ast.walk(node) if isinstance(ret, ast.Return) and ret.value is not None]
+            if any(is_dict(value) or (isinstance(value, ast.Name) and value.id in dicts) for value in returns):
+                found.append(f"{name}:{node.lineno} {node.name} returns its components in a dict")
+        if (isinstance(node, ast.Attribute) and node.attr == "index" and isinstance(node.value, ast.Name)
+                and node.value.id == "CONTROL_NAMES"):
+            found.append(f"{name}:{node.lineno} finds a control by its position")
+    return found
+
+
+def test_views_hand_back_their_components_as_dataclasses():
+    found = [use for name, path in SOURCES.items() if name.startswith("ui.page")
+             for use in component_dicts(name, ast.parse(path.read_text(encoding="utf-8")))]
+    assert found == []
+
+
 # ---- the checks catch what they are for ---------------------------------------------------------
 
 def test_an_upward_arrow_is_caught():
@@ -197,3 +233,13 @@ def test_a_private_reach_is_caught():
 def test_a_function_level_import_counts():
     found = imported(ast.parse("def late():\n    from model.plan.text import plan_table\n"))
     assert found == [("model.plan.text", ["plan_table"], 2)]
+
+
+def test_a_view_returning_a_dict_of_components_is_caught():
+    tree = ast.parse("def panel():\n    button = gr.Button('Go')\n    return dict(button=button)\n"
+                     "def fine():\n    return {'a': 1}\n"
+                     "def columns():\n    parts = {side: [] for side in 'ab'}\n    gr.Row()\n    return parts\n"
+                     "def slider(controls):\n    return controls[CONTROL_NAMES.index('max_tiles')]\n")
+    assert component_dicts("ui.page.x", tree) == ["ui.page.x:1 panel returns its components in a dict",
+                                                  "ui.page.x:6 columns returns its components in a dict",
+                                                  "ui.page.x:11 finds a control by its position"]

@@ -295,3 +295,40 @@ def test_on_the_tiny_model_the_own_thinking_stays_within_each_budget(tiny_engine
         assert r.own_thinking_tokens <= r.budget, (r.budget, r.own_thinking_tokens, r.forced_tokens)
         fired = r.finish_reason is FinishReason.BUDGET_THEN_ANSWERED
         assert (r.forced_tokens > 0) == fired and r.own_thinking_tokens + r.forced_tokens == r.thinking_tokens
+
+
+# Run in a fresh interpreter whose matplotlib reads the font list cached in MPLCONFIGDIR.
+_FONTS_SCRIPT = """
+import json, sys
+from matplotlib import font_manager
+cached = {font.name for font in font_manager.fontManager.ttflist}
+from ui.page.sweep import CJK_FAMILIES, _plot_fonts
+chosen = _plot_fonts()["font.family"]
+print(json.dumps({"cached_cjk": sorted(cached & set(CJK_FAMILIES)), "chosen": chosen}))
+"""
+
+
+def test_the_plot_finds_a_cjk_font_installed_after_matplotlib_cached_its_font_list(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from matplotlib import font_manager
+
+    from ui.page.sweep import CJK_FAMILIES
+
+    if not any("cjk" in Path(path).name.lower() for path in font_manager.findSystemFonts()):
+        pytest.skip("no CJK font installed (Debian: fonts-noto-cjk)")
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path), "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    run = [sys.executable, "-c", _FONTS_SCRIPT]
+    subprocess.run(run, env=env, check=True, capture_output=True, timeout=300)  # builds the cache in tmp_path
+    cache = next(tmp_path.glob("fontlist-*.json"))
+    listed = json.loads(cache.read_text())
+    listed["ttflist"] = [font for font in listed["ttflist"] if "cjk" not in font["fname"].lower()]
+    cache.write_text(json.dumps(listed))  # as if the CJK fonts were installed after the cache was built
+    result = json.loads(subprocess.run(run, env=env, check=True, capture_output=True, text=True,
+                                       timeout=300).stdout.strip().splitlines()[-1])
+    assert result["cached_cjk"] == []  # the cache really lacked them
+    assert set(result["chosen"]) & set(CJK_FAMILIES), result

@@ -8,7 +8,8 @@ Contract:
   would blank ordinary words).
 - `describe_failure(exc, endpoint, timeout_s, connected)` turns any exception of one answer into an
   `Error` with a short, plain message (timeout, unreachable, dropped mid-answer, HTTP status, not
-  OpenAI JSON, anything else); it never raises.
+  OpenAI JSON, anything else); it never raises. The message is for visitors: it says "the model
+  server", never its address (an internal one: the server's log names it), nor its host in a cause.
 """
 from __future__ import annotations
 
@@ -44,27 +45,35 @@ def redact(text: str, secret: str) -> str:
 
 def describe_failure(exc: Exception, endpoint: str, timeout_s: float, connected: bool) -> Error:
     """The message a person sees for `exc`; `connected` says whether the answer had begun to stream."""
-    where = f"The model server at {endpoint}"
+    where = "The model server"
     if isinstance(exc, openai.APITimeoutError):
         return Error(f"{where} did not answer within {timeout_s:g} s; it may be busy. Please try again.",
-                     "timeout", "remote.timeout", {"endpoint": endpoint, "seconds": f"{timeout_s:g}"})
+                     "timeout", "remote.timeout", {"seconds": f"{timeout_s:g}"})
     if isinstance(exc, openai.APIConnectionError):
-        cause = short(str(exc.__cause__ or exc))
+        cause = short(unnamed(str(exc.__cause__ or exc), endpoint))
         if connected:
             return Error(f"{where} closed the connection in the middle of the answer ({cause}). "
-                         "Please try again.", "backend", "remote.dropped", {"endpoint": endpoint, "cause": cause})
+                         "Please try again.", "backend", "remote.dropped", {"cause": cause})
         return Error(f"{where} is not reachable ({cause}). Is it running, and is the endpoint right?", "backend",
-                     "remote.unreachable", {"endpoint": endpoint, "cause": cause})
+                     "remote.unreachable", {"cause": cause})
     if isinstance(exc, openai.APIStatusError):
-        return Error(status_message(where, exc), "backend")
+        return Error(unnamed(status_message(where, exc), endpoint), "backend")
     if isinstance(exc, openai.APIError):
-        return Error(f"{where} reported an error: {short(exc.message)}", "backend")
+        return Error(f"{where} reported an error: {short(unnamed(exc.message, endpoint))}", "backend")
     if isinstance(exc, ValueError):  # invalid JSON, or JSON that is not an OpenAI reply
         log.warning("malformed reply from %s", endpoint, exc_info=True)
         return Error(f"{where} sent a reply that is not OpenAI-compatible JSON. Is the endpoint right?", "backend")
-    log.exception("remote answer failed")
-    return Error(f"Answering through {endpoint} failed ({type(exc).__name__}). The demo is still running; "
+    log.exception("remote answer from %s failed", endpoint)
+    return Error(f"Answering through the model server failed ({type(exc).__name__}). The demo is still running; "
                  "please try again.", "internal")
+
+
+def unnamed(text: str, endpoint: str) -> str:
+    """`text` with the endpoint's URL and its host:port taken out (a cause may quote either)."""
+    netloc = urlsplit(endpoint).netloc
+    for name in filter(None, (endpoint, endpoint.rstrip("/").removesuffix("/v1"), netloc)):
+        text = text.replace(name, "the model server")
+    return text
 
 
 def status_message(where: str, exc: openai.APIStatusError) -> str:

@@ -126,7 +126,7 @@ class RemoteEngine:
         except Exception as exc:  # noqa: BLE001 - every failure becomes a short message; the engine keeps serving
             error = describe_failure(exc, self.endpoint, self.timeout_s, run.connected)
         if error is not None:
-            log.warning("remote answer failed: %s", redact(error.message, self._secret))
+            log.warning("remote answer from %s failed: %s", self.endpoint, redact(error.message, self._secret))
             yield Error(redact(error.message, self._secret), error.kind)
         reason = run.finish_reason(error)
         yield run.stats(reason)
@@ -187,7 +187,7 @@ class RemoteEngine:
         try:
             stream = self._create(self._client.chat.completions.create, params, extra, required)
         except _Refused:
-            raise Failed(f"The model server at {self.endpoint} does not accept a thinking budget ({BUDGET_FIELD}); "
+            raise Failed("The model server does not accept a thinking budget ({BUDGET_FIELD}); "
                           "start vLLM with a --reasoning-parser, or keep the budget on this side "
                           "(budget mode client or auto).") from None
         run.server_budget = wants_server and BUDGET_FIELD not in self._refused
@@ -208,7 +208,7 @@ class RemoteEngine:
             except _Refused:
                 pass
         why = "with images" if has_images(run.request) else "without knowing the model's chat template"
-        raise Failed(f"The thinking reached its budget, but the model server at {self.endpoint} cannot continue "
+        raise Failed("The thinking reached its budget, but the model server cannot continue "
                       f"a cut-off thinking {why}. Raise the thinking budget, or serve the model with vLLM "
                       "and its reasoning parser.")
 
@@ -260,6 +260,6 @@ class RemoteEngine:
         if self.model is None:
             ids = [entry.id for entry in self._client.models.list().data]
             if not ids:
-                raise Failed(f"The model server at {self.endpoint} lists no models; name one with --model.")
+                raise Failed("The model server lists no models; name one with --model.")
             self.model = ids[0]
         return self.model

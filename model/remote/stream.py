@@ -120,7 +120,7 @@ class StreamReader:
         if outcome is not None:
             return outcome
         if run.finish is None:
-            raise Failed(f"The model server at {self.endpoint} ended the answer without finishing it. "
+            raise Failed("The model server ended the answer without finishing it. "
                          "Please try again.")
         run.count_usage(before)
         return "done"

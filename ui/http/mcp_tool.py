@@ -22,7 +22,7 @@ offers no output schema (`gr.tool(structured_output=True)` only wraps the conten
 {"result": ...}), sends only queue positions as progress, shows FileData's fields as the image
 schema, and creates the SDK's session manager with its default 4 MiB body limit and no way to set
 it, answering a bare 413 that ends the client's session. The engine path is the same as the
-page's and /reason's: the tool calls the `/reason` function (`Handlers.reason_api`), nothing else.
+page's and /reason's: the tool calls the `/reason` function (`ui.http.api.ReasonApi.endpoint`), nothing else.
 """
 from __future__ import annotations
 

@@ -54,6 +54,7 @@ EN_TEXTS: dict[str, str] = {
     "export.title": "### Export",
     "export.markdown": "Markdown",
     "export.html": "HTML",
+    "export.failed": "This conversation could not be exported, so the export buttons are off until the next answer. The chat itself is fine.",
     # messages
     "warn.no_question": "Please type a question (and add an image if it is about one).",
     "warn.nothing_to_regenerate": "There is no answer to regenerate yet.",
@@ -123,6 +124,8 @@ EN_TEXTS: dict[str, str] = {
     "sweep.plot": "Thinking against budget",
     "sweep.idle": "Pick an image, ask a question and run the sweep.",
     "sweep.no_limit": "no limit",
+    "sweep.budgets.tiny": "0, 8, 32, no limit",  # the box's first value, tiny model
+    "sweep.budgets.default": "0, 256, 1k, 4k, no limit",  # the box's first value, R1V
     "sweep.empty": "Enter at least one thinking budget, e.g. “0, 256, 1k, no limit”.",
     "sweep.bad_entry": "“{entry}” is not a thinking budget: use whole numbers from 0 to {max:,} (1k = 1024) or “no limit”.",
     "sweep.too_many": "A sweep takes at most {max_count} budgets; got {count}.",
@@ -188,15 +191,15 @@ EN_TEXTS: dict[str, str] = {
                    "{max_tiles}), fewer images, or smaller thinking and answer budgets."),
     "engine.failed": "The model failed while answering ({error}). The demo is still running; please try again.",
     "engine.ended": "The generation ended unexpectedly.",
-    "remote.timeout": "The model server at {endpoint} did not answer within {seconds} s; it may be busy. Please try again.",
-    "remote.dropped": "The model server at {endpoint} closed the connection in the middle of the answer ({cause}). Please try again.",
-    "remote.unreachable": "The model server at {endpoint} is not reachable ({cause}). Is it running, and is the endpoint right?",
+    "remote.timeout": "The model server did not answer within {seconds} s; it may be busy. Please try again.",
+    "remote.dropped": "The model server closed the connection in the middle of the answer ({cause}). Please try again.",
+    "remote.unreachable": "The model server is not reachable ({cause}). Is it running, and is the endpoint right?",
     "load.compiling": "Compiling the decoding step ({index} of {count}, {tokens} tokens of context); this happens once per start…",
     "load.starting": "Starting…",
     "load.downloading": "Downloading {source} (first run only; cached afterwards)…",
     "load.loading": "Loading {name} ({layout} format) onto {device}…",
     "load.ready": "{name} is ready on {device}.",
-    "load.remote": "Answering through {endpoint}.",
+    "load.remote": "Answering through {model}.",
     "load.failed": "The model could not be loaded: {error}",
     # live status and titles
     "status.waiting": "Waiting for the model…",

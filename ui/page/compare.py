@@ -57,8 +57,14 @@ log = logging.getLogger(__name__)
 COLUMNS = ("a", "b")
 _FINISHED = (FinishReason.ANSWERED, FinishReason.BUDGET_THEN_ANSWERED)
 _END = object()  # a pumped stream has ended
-# The budgets offered in each column's box (any other number may be typed).
+# The budgets offered in each column's box (any other number may be typed); "no limit" is shown in
+# the page's language (its value stays the English word, which parse_budgets reads).
 BUDGET_CHOICES = {True: ["0", "8", "32", "no limit"], False: ["0", "256", "1k", "4k", "no limit"]}
+
+
+def budget_choices(values: Sequence[str]) -> list[tuple[Any, str]]:
+    """(label, value) pairs for a column's budget box: "no limit" labelled by its words key."""
+    return [(LABEL("sweep.no_limit") if value == "no limit" else value, value) for value in values]
 
 
 # ---- running two streams -------------------------------------------------------------------------
@@ -382,7 +388,7 @@ def _columns(info: "ModelInfo", second: "Engine | None") -> dict[str, list]:
                     stop = gr.Button(LABEL("button.stop"), variant="stop", size="sm", interactive=False,
                                      scale=0, min_width=90, elem_id=f"compare-stop-{side}")
                 with gr.Row(elem_id=f"compare-settings-{side}") as row:
-                    budget = gr.Dropdown(budgets, value=budgets[0] if side == "a" else budgets[-1],
+                    budget = gr.Dropdown(budget_choices(budgets), value=budgets[0] if side == "a" else budgets[-1],
                                          allow_custom_value=True, label=LABEL("thinking_budget.label"),
                                          elem_id=f"compare-budget-{side}")
                     temperature = gr.Slider(0, 2, value=info.defaults.temperature, step=0.05,

@@ -247,9 +247,20 @@ class ChatHandlers:
         words = self.serving.languages.words(request)
         return self.serving.slot.status_markdown(words), gr.Timer(active=not (self.serving.slot.ready or self.serving.slot.error))
 
-    def exports(self, records: Records):
+    def exports(self, records: Records, request: gr.Request = None):
+        """Both transcripts of `records`; when they cannot be written, a warning and both buttons
+        emptied and off (never an older transcript)."""
+        off = gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
         if not records:
-            return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
+            return off
+        try:
+            return self._write_exports(records)
+        except Exception:  # noqa: BLE001 - e.g. RecursionError from the Markdown library on deep nesting
+            log.exception("exporting a conversation of %d turns failed", len(records))
+            gr.Warning(self.serving.languages.words(request)("export.failed"))
+            return off
+
+    def _write_exports(self, records: Records):
         folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
         # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).

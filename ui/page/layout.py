@@ -266,6 +266,8 @@ def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
             continue
         props = {name: str(getattr(block, name)) for name in TRANSLATED_PROPS
                  if "__i18n__" in str(getattr(block, name, "") or "")}
+        if any("__i18n__" in str(label) for label, _ in getattr(block, "choices", None) or ()):
+            props["choices"] = [(str(label), value) for label, value in block.choices]  # e.g. Compare's "no limit"
         if props:
             found.append((block, props))
     return found
@@ -273,5 +275,8 @@ def translatable(demo: gr.Blocks) -> list[tuple[Any, dict[str, str]]]:
 
 def relabelled(targets: list[tuple[Any, dict[str, str]]], words: Words) -> list[Any]:
     """One update per translatable component, its texts in `words`' language."""
-    return [gr.update(**{name: translate_markers(text, words) for name, text in props.items()})
-            for _, props in targets]
+    def translated(value):
+        return [(translate_markers(label, words), v) for label, v in value] if isinstance(value, list) \
+            else translate_markers(value, words)
+
+    return [gr.update(**{name: translated(text) for name, text in props.items()}) for _, props in targets]

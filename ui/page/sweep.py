@@ -339,7 +339,27 @@ def _plot_fonts() -> dict:
     from matplotlib import font_manager
 
     installed = {font.name for font in font_manager.fontManager.ttflist}
+    if not installed & set(CJK_FAMILIES):
+        installed |= _added_cjk_fonts(font_manager)
     return {"font.family": ["DejaVu Sans", *[name for name in CJK_FAMILIES if name in installed]]}
+
+
+_rescanned: set[str] = set()  # families added by the one rescan (empty: none found, or not yet looked)
+
+
+def _added_cjk_fonts(font_manager) -> set[str]:
+    """CJK fonts installed after matplotlib cached its font list: found on disk once (fc-list and the
+    system folders, `findSystemFonts`), added with the public `fontManager.addfont`."""
+    if not _rescanned:
+        _rescanned.add("")  # looked: a machine without CJK fonts is not rescanned for every plot
+        for path in font_manager.findSystemFonts():
+            if "cjk" in Path(path).name.lower():
+                try:
+                    font_manager.fontManager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # an unreadable font file is skipped
+                    continue
+                _rescanned.add(font_manager.FontProperties(fname=path).get_name())
+    return _rescanned - {""}
 
 
 def sweep_plot(rows: Sequence[SweepRow], words: Words = EN) -> "Figure | None":

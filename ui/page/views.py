@@ -150,8 +150,9 @@ class ChatExtras:
             tab.select(lambda: gr.Column(visible="hidden"), None, self.extras, queue=False, **PREVIEW)
 
 
-# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands.
-SWEEP_BUDGETS = {True: "0, 8, 32, no limit", False: "0, 256, 1k, 4k, no limit"}
+# Budgets offered by the sweep: the tiny model thinks for a few dozen tokens, R1V for thousands
+# (words keys: "no limit" in the page's language; parse_budgets reads both).
+SWEEP_BUDGETS = {True: "sweep.budgets.tiny", False: "sweep.budgets.default"}
 # Pixels, not shares: each column holds its longest header word at 390 px too (the table scrolls).
 SWEEP_COLUMN_WIDTHS = ["84px", "84px", "84px", "84px", "76px", "150px", "130px", "220px"]
 
@@ -183,7 +184,7 @@ class SweepView:
                              sources=["upload", "clipboard"])
             with gr.Column():
                 question = gr.Textbox(label=LABEL("sweep.question"), lines=2, elem_id="sweep-question")
-                budgets = gr.Textbox(SWEEP_BUDGETS[info.is_tiny], label=LABEL("sweep.budgets"),
+                budgets = gr.Textbox(LABEL(SWEEP_BUDGETS[info.is_tiny]), label=LABEL("sweep.budgets"),
                                      info=LABEL("sweep.budgets.info"), elem_id="sweep-budgets")
                 with gr.Row():
                     run = gr.Button(LABEL("sweep.run"), variant="primary", elem_id="sweep-run", interactive=False)

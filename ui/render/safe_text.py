@@ -9,6 +9,8 @@ Contract (every view that shows such text calls one of these two functions, neve
   `trust` off; an unbalanced delimiter is text.
 - `markdown_to_html(text) -> str`: the same policy as static HTML, for exports (no script needed:
   maths is kept as readable TeX with its delimiters in `<span class="math">`).
+- `literal(text) -> str`: Markdown that shows `text` as it is with no Markdown at all (a file name in
+  a summary line): every mark Markdown reacts to is written as an HTML entity, on one line.
 - `segments(text)`: the one tokenizer both use: code, maths and plain text, in order.
 - A view that shows text as a text node (a `gr.Textbox`, a `gr.Dataframe` "str" column such as the
   sweep's answers) needs nothing: the browser never parses it. A view that renders Markdown calls
@@ -317,6 +319,17 @@ _MERMAID_FENCE = re.compile(r"^( {0,3}`{3,})(?=mermaid)")
 # frame redraws at most this much. The cut depends only on the text before it, so a growing text
 # keeps its drawn prefix (and Gradio's streamed diffs stay appends).
 LONG_LINE = 3_000
+
+
+# The marks Markdown (and KaTeX, and autolinks) react to anywhere in a line; `.` and `-` only start a block.
+_MARKS = re.compile(r"[\\`*_{}\[\]()<>#+!|~$&@=^%:]")
+_BLOCK_START = re.compile(r"^(\d*)([.)\-])")  # "2024. x" or "- x" would start a list
+
+
+def literal(text: str) -> str:
+    """`text` as Markdown that shows exactly it, nothing in it read as Markdown (see the contract)."""
+    text = _MARKS.sub(lambda m: f"&#{ord(m.group(0))};", re.sub(r"\s+", " ", text).strip())
+    return _BLOCK_START.sub(lambda m: f"{m.group(1)}&#{ord(m.group(2))};", text)  # one line: no break ends it
 
 
 def shown(text: str) -> str:

@@ -13,7 +13,7 @@ Contract:
 - A PDF (told by its content) is drawn page by page, as the engine reads it (`model.inputs.documents`:
   the first `R1V_MAX_PDF_PAGES` pages, rendered the same way): each page's overlay gets a
   "page N of M" band above it, the pages sit side by side, and the summary is a `DocumentTiling`
-  whose markdown names each page with its tiles.
+  whose markdown names each page with its tiles (the file's name as text: `safe_text.literal`).
 - A file the engine would refuse raises `UserFacingError` with the engine's own message.
 - `tiling_settings(engine)` gives the tile size, thumbnail setting and tokens per tile of the
   engine's loaded model (`LoadedModel.tile_size`, `.use_thumbnail`, `.tokens_per_tile`), or
@@ -35,6 +35,7 @@ from model.inputs.images import ImageError, ImageLimits, count_tiles, load_image
 from model.limits import Limits
 from ui.i18n.words import EN, Words
 from ui.i18n.en import EN_TEXTS
+from ui.render.safe_text import literal
 
 R1V_TILE_SIZE = 448
 # (448 px / 14 px patches)² × downsample 0.5² — what `LoadedModel.tokens_per_tile` gives for R1V.
@@ -111,7 +112,7 @@ class DocumentTiling:
     def describe(self, words: Words) -> str:
         """A line naming the pages read, then one nested line per page (grid, tiles, tokens)."""
         numbers = [number for number, _ in self.pages]
-        head = words("tiles.pdf_pages", name=self.name, pages=_page_ranges(numbers), count=self.page_count)
+        head = words("tiles.pdf_pages", name=literal(self.name), pages=_page_ranges(numbers), count=self.page_count)
         lines = [f"\n    - {words('tiles.page', number=number)}: {summary.describe(words)}"
                  for number, summary in self.pages]
         return head + "".join(lines)
