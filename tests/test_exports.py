@@ -114,3 +114,19 @@ def test_markdown_zip_holds_the_images_under_url_encoded_links(tmp_path):
         assert unquote(link) in names
         assert Image.open(io.BytesIO(bundle.read(unquote(link)))).size == (512, 512)
     assert "image 2: deleted.png could not be read" in transcript
+
+
+def test_both_exports_say_which_version_of_a_turn_they_hold(tmp_path):
+    from ui.store.branches import grown
+
+    first, second, edited = _record("One?", "1", images=()), _record("Two?", "2", images=()), _record("One!", "3", images=())
+    tree = grown(grown(None, (first, second)), (edited,))  # the first question edited: version 2 of 2
+    handlers = Handlers(ModelSlot(_NoEngine(), ModelInfo(name="test")))
+    md, page = handlers.exports((edited,), tree)
+    text = zipfile.ZipFile(md.value["path"]).read("transcript.md").decode("utf-8")
+    assert "## Turn 1: version 2 of 2" in text and "other versions are not included" in text
+    assert "One!" in text and "Two?" not in text
+    html_text = Path(page.value["path"]).read_text(encoding="utf-8")
+    assert "<h2>Turn 1: version 2 of 2</h2>" in html_text and "other versions are not included" in html_text
+    plain = transcript_markdown([first, second], "tiny", "now", versions=[(1, 1), (1, 1)])
+    assert "## Turn 1\n" in plain and "version" not in plain

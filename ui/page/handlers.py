@@ -47,6 +47,7 @@ from ui.render.messages import (MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, 
 from ui.serving.shared import (Engine, EngineFactory, ModelInfo, ModelSlot, Progress, RunFacts, Serving,  # noqa: F401
                                ServingPolicy, safe_frames)
 from ui.serving.sessions import SessionChoice, session_of
+from ui.store.branches import Node, counts, grown
 from ui.store.uploads import image_path
 from ui.page.views import ViewHandlers
 
@@ -274,15 +275,18 @@ class Handlers:
         words = self.languages.words(request)
         return self.slot.status_markdown(words), gr.Timer(active=not (self.slot.ready or self.slot.error))
 
-    def exports(self, records: Records):
+    def exports(self, records: Records, tree: Node | None = None):
+        """The transcripts of the shown path; with the versions' `tree`, each turn says which version it is."""
         if not records:
             return gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
         folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
         # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).
         md_path, html_path = folder / "r1v-transcript.zip", folder / "r1v-transcript.html"
-        transcript_zip(records, self.slot.info.name, exported, md_path)
-        html_path.write_text(transcript_html(records, self.slot.info.name, exported), encoding="utf-8")
+        versions = counts(grown(tree, records), len(records)) if tree is not None else None
+        transcript_zip(records, self.slot.info.name, exported, md_path, versions)
+        html_path.write_text(transcript_html(records, self.slot.info.name, exported, versions=versions),
+                             encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))
 
