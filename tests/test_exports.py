@@ -135,6 +135,22 @@ def test_an_export_that_fails_says_so_and_hands_out_no_older_transcript(monkeypa
     monkeypatch.setattr(handlers_module, "transcript_html", too_deep)
     monkeypatch.setattr(gr, "Warning", lambda message, **kwargs: warned.append(message))
     chinese = type("FakeRequest", (), {"session_hash": "s1", "headers": {"accept-language": "zh-CN"}})()
-    md, page = handlers.exports((record, record), chinese)
+    md, page = handlers.exports((record, record), None, chinese)
     assert (md.value, md.interactive, page.value, page.interactive) == (None, False, None, False)
     assert warned == [Words("zh")("export.failed")] and "导出" in warned[0]
+
+
+def test_both_exports_say_which_version_of_a_turn_they_hold(tmp_path):
+    from ui.store.branches import grown
+
+    first, second, edited = _record("One?", "1", images=()), _record("Two?", "2", images=()), _record("One!", "3", images=())
+    tree = grown(grown(None, (first, second)), (edited,))  # the first question edited: version 2 of 2
+    handlers = chat_handlers(_NoEngine(), ModelInfo(name="test"))
+    md, page = handlers.exports((edited,), tree)
+    text = zipfile.ZipFile(md.value["path"]).read("transcript.md").decode("utf-8")
+    assert "## Turn 1: version 2 of 2" in text and "other versions are not included" in text
+    assert "One!" in text and "Two?" not in text
+    html_text = Path(page.value["path"]).read_text(encoding="utf-8")
+    assert "<h2>Turn 1: version 2 of 2</h2>" in html_text and "other versions are not included" in html_text
+    plain = transcript_markdown([first, second], "tiny", "now", versions=[(1, 1), (1, 1)])
+    assert "## Turn 1\n" in plain and "version" not in plain

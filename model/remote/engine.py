@@ -187,7 +187,7 @@ class RemoteEngine:
         try:
             stream = self._create(self._client.chat.completions.create, params, extra, required)
         except _Refused:
-            raise Failed("The model server does not accept a thinking budget ({BUDGET_FIELD}); "
+            raise Failed(f"The model server does not accept a thinking budget ({BUDGET_FIELD}); "
                           "start vLLM with a --reasoning-parser, or keep the budget on this side "
                           "(budget mode client or auto).") from None
         run.server_budget = wants_server and BUDGET_FIELD not in self._refused

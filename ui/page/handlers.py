@@ -43,6 +43,7 @@ from ui.render.messages import (MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, 
 # ModelInfo, ModelSlot and ServingPolicy are re-exported: app.py and the tests import them from here.
 from ui.serving.shared import Engine, ModelInfo, ModelSlot, RunFacts, ServingPolicy, safe_frames  # noqa: F401
 from ui.serving.sessions import session_of
+from ui.store.branches import Node, counts, grown
 from ui.store.uploads import image_path
 from ui.page.services import Services
 
@@ -247,26 +248,29 @@ class ChatHandlers:
         words = self.serving.languages.words(request)
         return self.serving.slot.status_markdown(words), gr.Timer(active=not (self.serving.slot.ready or self.serving.slot.error))
 
-    def exports(self, records: Records, request: gr.Request = None):
-        """Both transcripts of `records`; when they cannot be written, a warning and both buttons
-        emptied and off (never an older transcript)."""
+    def exports(self, records: Records, tree: Node | None = None, request: gr.Request = None):
+        """Both transcripts of the shown path; with the versions' `tree`, each turn says which version
+        it is. When they cannot be written, a warning and both buttons emptied and off (never an
+        older transcript)."""
         off = gr.DownloadButton(value=None, interactive=False), gr.DownloadButton(value=None, interactive=False)
         if not records:
             return off
         try:
-            return self._write_exports(records)
+            return self._write_exports(records, tree)
         except Exception:  # noqa: BLE001 - e.g. RecursionError from the Markdown library on deep nesting
             log.exception("exporting a conversation of %d turns failed", len(records))
             gr.Warning(self.serving.languages.words(request)("export.failed"))
             return off
 
-    def _write_exports(self, records: Records):
+    def _write_exports(self, records: Records, tree: Node | None):
         folder = self._new_export_dir()
         exported = time.strftime("%Y-%m-%d %H:%M")
         # The Markdown travels with its images, so that button serves a zip (transcript.md, images/).
         md_path, html_path = folder / "r1v-transcript.zip", folder / "r1v-transcript.html"
-        transcript_zip(records, self.serving.slot.info.name, exported, md_path)
-        html_path.write_text(transcript_html(records, self.serving.slot.info.name, exported), encoding="utf-8")
+        versions = counts(grown(tree, records), len(records)) if tree is not None else None
+        name = self.serving.slot.info.name
+        transcript_zip(records, name, exported, md_path, versions)
+        html_path.write_text(transcript_html(records, name, exported, versions=versions), encoding="utf-8")
         return (gr.DownloadButton(value=str(md_path), interactive=True),
                 gr.DownloadButton(value=str(html_path), interactive=True))
 

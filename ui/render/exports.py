@@ -10,6 +10,9 @@ Contract:
   thumbnails); the Markdown links them by relative, URL-encoded names, and its texts pass through
   `ui.render.safe_text.shown`, so a Markdown viewer shows them as the chat did.
 - A turn without thinking has no thinking block, as in the chat.
+- `versions` (optional, one `(shown, of)` per turn, `ui.store.branches.counts`): the transcript is
+  the path the chat shows; a turn with more than one version is headed "Turn 1: version 2 of 3", and
+  the page's head says that the other versions are not in it.
 - An image that can no longer be read is named in its place; the export still succeeds.
 """
 from __future__ import annotations
@@ -31,6 +34,8 @@ from ui.render.safe_text import markdown_to_html, shown
 THUMBNAIL_SIDE = 512
 EXPORT_CSP = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; "
               "form-action 'none'")
+Versions = Sequence[tuple[int, int]]  # per turn: (the version shown, how many there are), from 1
+VERSIONS_NOTE = "Turns with several versions show the one shown in the chat; the other versions are not included."
 _UNSAFE_IN_NAMES = re.compile(r'[<>:"/\\|?*\x00-\x1f]')  # not allowed in file names on some systems
 
 
@@ -64,13 +69,25 @@ def image_file_name(turn: int, index: int, path: str, kind: str) -> str:
     return f"{turn}-{index} {stem}.{'jpg' if kind == 'jpeg' else 'png'}"
 
 
+def turn_heading(number: int, versions: Versions | None) -> str:
+    """"Turn 2", or "Turn 2: version 1 of 3" when that turn has several versions."""
+    shown_version, total = versions[number - 1] if versions and number <= len(versions) else (1, 1)
+    return f"Turn {number}: version {shown_version} of {total}" if total > 1 else f"Turn {number}"
+
+
+def branched(versions: Versions | None) -> bool:
+    return any(total > 1 for _, total in versions or ())
+
+
 def transcript_markdown(records: Sequence[TurnRecord], model_name: str, exported: str,
-                        image_names: dict[str, str] | None = None) -> str:
+                        image_names: dict[str, str] | None = None, versions: Versions | None = None) -> str:
     """The transcript; `image_names` maps an image's path to its name under images/."""
     image_names = image_names or {}
     out = [f"# R1V demo transcript\n\nModel: {shown(model_name)} · exported {exported}\n"]
+    if branched(versions):
+        out.append(f"*{VERSIONS_NOTE}*\n")
     for number, record in enumerate(records, 1):
-        out.append(f"## Turn {number}\n")
+        out.append(f"## {turn_heading(number, versions)}\n")
         for index, path in enumerate(record.images, 1):
             name = image_names.get(path)
             out.append(f"![image {index}](images/{quote(name)})\n" if name
@@ -85,7 +102,8 @@ def transcript_markdown(records: Sequence[TurnRecord], model_name: str, exported
     return "\n".join(out)
 
 
-def transcript_zip(records: Sequence[TurnRecord], model_name: str, exported: str, path: Path) -> Path:
+def transcript_zip(records: Sequence[TurnRecord], model_name: str, exported: str, path: Path,
+                   versions: Versions | None = None) -> Path:
     """Writes transcript.md and images/ (thumbnails) into the zip at `path`."""
     names: dict[str, str] = {}
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -97,15 +115,16 @@ def transcript_zip(records: Sequence[TurnRecord], model_name: str, exported: str
                     continue
                 names[image] = image_file_name(turn, index, image, kind)
                 archive.writestr(f"images/{names[image]}", data)
-        archive.writestr("transcript.md", transcript_markdown(records, model_name, exported, names))
+        archive.writestr("transcript.md", transcript_markdown(records, model_name, exported, names, versions))
     return path
 
 
 # ---- one HTML page -------------------------------------------------------------------------------
 
 def transcript_html(records: Sequence[TurnRecord], model_name: str, exported: str,
-                    image_src: Callable[[str], str] = thumbnail_data_uri) -> str:
-    turns = "\n".join(_turn_html(n, record, image_src) for n, record in enumerate(records, 1))
+                    image_src: Callable[[str], str] = thumbnail_data_uri, versions: Versions | None = None) -> str:
+    turns = "\n".join(_turn_html(turn_heading(n, versions), record, image_src) for n, record in enumerate(records, 1))
+    note = f'<p class="meta">{html.escape(VERSIONS_NOTE)}</p>' if branched(versions) else ""
     title = html.escape(f"R1V demo transcript · {model_name}")
     return (f"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<meta http-equiv=\"Content-Security-Policy\" content=\"{EXPORT_CSP}\">"
@@ -113,7 +132,7 @@ def transcript_html(records: Sequence[TurnRecord], model_name: str, exported: st
             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
             f"<title>{title}</title><style>{EXPORT_CSS}</style></head>\n<body><main>"
             f"<h1>R1V demo transcript</h1><p class=\"meta\">Model: {html.escape(model_name)} · "
-            f"exported {html.escape(exported)}</p>\n{turns}\n</main></body></html>\n")
+            f"exported {html.escape(exported)}</p>{note}\n{turns}\n</main></body></html>\n")
 
 
 def _image_html(path: str, image_src: Callable[[str], str]) -> str:
@@ -124,14 +143,14 @@ def _image_html(path: str, image_src: Callable[[str], str]) -> str:
         return f'<span class="missing">({name} could not be read)</span>'
 
 
-def _turn_html(number: int, record: TurnRecord, image_src: Callable[[str], str]) -> str:
+def _turn_html(heading: str, record: TurnRecord, image_src: Callable[[str], str]) -> str:
     images = "".join(_image_html(path, image_src) for path in record.images)
     stats = f'<p class="stats">{html.escape(stats_line(record.stats))}</p>' if record.stats else ""
     answer = markdown_to_html(record.answer) if record.answer else "<p><em>(no answer)</em></p>"
     thinking = (f'<details><summary>{html.escape(turn_title(record))}</summary>'
                 f'<div class="thinking">{markdown_to_html(record.thinking)}</div></details>'
                 if has_thinking(record) else "")
-    return (f'<section class="turn"><h2>Turn {number}</h2>'
+    return (f'<section class="turn"><h2>{html.escape(heading)}</h2>'
             f'<div class="question"><div class="images">{images}</div>{markdown_to_html(record.question)}</div>'
             f'{thinking}<div class="answer">{answer}</div>{stats}</section>')
 

@@ -5,9 +5,14 @@ with the app's secret), a JSON dict, most recently updated conversation first:
 
     {"version": 1, "current": id of the open conversation (what a reload shows; none: a new one),
      "conversations": [{"id", "title", "created", "updated", "turns": [turn, ...],
+                        "branches": the other versions of its turns (only when there are any),
                         "pending": {"question", "started"}  (only while answering)}]}
 
 A turn is a `TurnRecord` as a dict plus the settings it was answered with (`turn_to_dict`).
+"turns" is the shown path (the versions the chat shows, what the model sees); "branches" is the tree
+of every version (`ui.store.branches.to_data`), whose turns on the shown path stand for those in
+"turns". `branches_of(conv, records, image_ok)` reads it back (malformed: the shown path alone);
+`stored_turns(conv)` lists every turn it holds, so a version shown again keeps its settings.
 `turn_from_dict` reads one back; images the server no longer has (or never allowed) are kept apart
 in a `RestoredTurn` (`ui.store.turns`), drawn with "image no longer available" in their place and never
 shown to the model. `parsed` accepts anything the browser sends (the secret is in the page, so a person
@@ -36,6 +41,7 @@ from typing import Any, Callable, Mapping
 
 from model.events import FinishReason
 from ui.i18n.words import EN, Words
+from ui.store.branches import Node, from_data
 from ui.store.turns import RestoredTurn, TurnRecord
 
 log = logging.getLogger(__name__)
@@ -199,15 +205,16 @@ def current(store: Store) -> dict | None:
     return store["conversations"][0] if store["conversations"] else None
 
 
-def saved(store: Store, conv_id: str, turns: list[dict], now: float | None = None) -> Store:
-    """`store` with conversation `conv_id` holding `turns` (newest first, no longer pending);
-    a conversation without turns is removed."""
+def saved(store: Store, conv_id: str, turns: list[dict], now: float | None = None,
+          branches: dict | None = None) -> Store:
+    """`store` with conversation `conv_id` holding `turns` (newest first, no longer pending) and, when
+    given, the `branches` of its turns; a conversation without turns is removed."""
     if not turns:
         return without(store, conv_id)
     now = time.time() if now is None else now
     old = find(store, conv_id) or {"id": conv_id, "created": now}
     conv = {"id": conv_id, "title": title_of(turns[0]["question"]), "created": old.get("created", now),
-            "updated": now, "turns": turns}
+            "updated": now, "turns": turns, **({"branches": branches} if branches else {})}
     return {**store, "current": conv_id, "conversations": [conv] + without(store, conv_id)["conversations"]}
 
 
@@ -236,12 +243,46 @@ def merged_turns(records: tuple[TurnRecord, ...], stored: list[dict], settings: 
     return turns
 
 
+def stored_turns(conv: dict | None) -> list[dict]:
+    """Every turn dict a stored conversation holds: its shown path, then the other versions."""
+    if not conv:
+        return []
+    found = [turn for turn in conv.get("turns") or [] if isinstance(turn, dict)]
+    levels = [conv.get("branches")]
+    while levels and len(found) < 10_000:
+        level = levels.pop()
+        for version in (level.get("versions") if isinstance(level, dict) else None) or []:
+            if isinstance(version, dict):
+                found += [version["turn"]] if isinstance(version.get("turn"), dict) else []
+                levels.append(version.get("next"))
+    return found
+
+
+def aligned(records: tuple[TurnRecord, ...], turns: list[dict]) -> list[dict | None]:
+    """For each record, the stored turn with its texts (None if there is none), for `merged_turns`."""
+    def key(item: Any) -> tuple:
+        get = item.get if isinstance(item, dict) else lambda name: getattr(item, name, None)
+        return get("question"), get("answer"), get("thinking")
+    by_texts = {key(turn): turn for turn in reversed(turns)}
+    return [by_texts.get(key(record)) for record in records]
+
+
+def read_turn(data: Any, image_ok: ImageCheck) -> RestoredTurn:
+    """A stored turn read back, with its signature; raises ValueError (or TypeError) when malformed."""
+    return as_restored(turn_from_dict(data, image_ok), data.get("signature"))
+
+
+def branches_of(conv: dict, records: tuple[TurnRecord, ...], image_ok: ImageCheck) -> Node:
+    """The versions of the conversation's turns, `records` (its restored "turns") as the shown path."""
+    return from_data(conv.get("branches"), records, lambda data: read_turn(data, image_ok))
+
+
 def restored(conv: dict, image_ok: ImageCheck) -> tuple[tuple[TurnRecord, ...], str | None]:
     """(the conversation's finished turns, the question that was still being answered or None)."""
     records = []
     for turn in conv["turns"]:
         try:
-            records.append(as_restored(turn_from_dict(turn, image_ok), turn.get("signature")))
+            records.append(read_turn(turn, image_ok))
         except (ValueError, TypeError):
             continue  # a malformed turn (an edited store) is left out; the rest still opens
     pending = (conv.get("pending") or {}).get("question")
@@ -267,7 +308,9 @@ def bounded(store: Store, max_conversations: int = MAX_CONVERSATIONS, max_bytes:
 
 
 def _shrunk(conv: dict, room: int) -> dict:
-    """One conversation within `room` bytes: its oldest turns go, then the last trace is shortened."""
+    """One conversation within `room` bytes: the versions not shown go first, then its oldest turns,
+    then the last trace is shortened."""
+    conv = {key: value for key, value in conv.items() if key != "branches"}
     turns = list(conv["turns"])
     while len(turns) > 1 and size_of({**conv, "turns": turns}) > room:
         turns.pop(0)
