@@ -12,7 +12,8 @@
 - A trace shorter than `render.MIN_OPEN_S` stays open after the answer, then one more frame folds it
   (unless "Keep thinking open"); the session is free meanwhile, and a newer answer cancels the fold.
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
-  its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
+  its stats); pressed while the answer still waits in Gradio's queue, it withdraws it (`withdrawal`:
+  the request never starts); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
 - `Handlers.reason_api()` is the `/reason` API endpoint (`ui.http.api`): dicts of reasoning, answer and stats.
 - `Handlers.views`: the tiles preview and the budget sweep (`ui.page.views`), on the same `Serving`.
@@ -246,6 +247,15 @@ class Handlers:
         session = session_of(request)
         if session:
             self.runs.stop(session)
+
+    def withdrawal(self, request: gr.Request = None) -> Any:
+        """Stop pressed while this session's answer still waits in Gradio's queue (it has not reached
+        `send`, so no Stop flag exists yet): a new token, on which the page withdraws it (`cancels=`,
+        ui/page/layout.py). While it runs, a skip: Stop's flag ends it, stats and all."""
+        session = session_of(request)
+        if not session or self.runs.running(session):
+            return gr.skip()
+        return uuid.uuid4().hex
 
     def undo(self, records: Records, request: gr.Request = None):
         if self.refuse_if_running(request) or not records:

@@ -342,6 +342,7 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
         handlers.regenerate, [records, *controls], outputs, api_name="regenerate", concurrency_id="generate",
         show_progress="minimal", **page_only)
     chat["stop"].click(handlers.stop, None, None, queue=False, api_name="stop", **page_only)
+    _wire_withdraw(handlers, chat["stop"], [sent, regenerated], idle)
     undone = chat["undo"].click(handlers.undo, [records], outputs, **private)
     cleared = chat["clear"].click(handlers.clear, None, outputs, cancels=[sent, regenerated], **private)
     for event in (sent, regenerated, undone, cleared):
@@ -351,6 +352,17 @@ def _wire(handlers: Handlers, chat: dict, controls: list, exports: list, records
     cleared.then(handlers.cleared_buttons, None, buttons, queue=False, show_progress="hidden", **private)
     timer.tick(handlers.status, None, [status, timer], queue=False, show_progress="hidden", **private)
     return dict(sent=sent, regenerated=regenerated, undone=undone, cleared=cleared)
+
+
+def _wire_withdraw(handlers: Handlers, stop: gr.Button, queued: list, idle: dict) -> None:
+    """Stop pressed while the answer still waits in Gradio's queue withdraws it (`cancels=`): the
+    session's Stop flag does not exist until the handler starts (`Handlers.withdrawal` tells which)."""
+    private = {"api_visibility": "private", "show_progress": "hidden", "queue": False}
+    # A new token for each withdrawal. A hidden Textbox, not a State: the page runs a State's change
+    # only after a queued event (Stop's handlers are not queued: they must not wait behind answers).
+    withdrawn = gr.Textbox("", visible=False, elem_id="withdrawn")
+    stop.click(handlers.withdrawal, None, withdrawn, **private)
+    withdrawn.change(None, None, None, cancels=queued, **private).then(**idle)
 
 
 def _wire_page(header: dict, chat: dict, chat_tab: gr.Tab, other_tabs: tuple[gr.Tab, ...]) -> None:
