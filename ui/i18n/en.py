@@ -326,6 +326,7 @@ EN_TEXTS: dict[str, str] = {
     "replay.label": "Shared answer",
     "replay.head": "### Shared answer\n**Model:** {model} · shared {date}\n\n**Settings:** {settings}",
     "replay.at_once": "Show at once",
+    "replay.below": "**The demo itself** · ask your own question below.",
     "replay.again": "Replay",
     "replay.delete": "Delete this shared answer",
     "replay.deleted": "### Shared answer deleted\nThis link no longer opens anything.",

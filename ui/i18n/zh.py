@@ -299,6 +299,7 @@ ZH_TEXTS: dict[str, str] = {
     "replay.label": "分享的回答",
     "replay.head": "### 分享的回答\n**模型：** {model} · 分享于 {date}\n\n**设置：** {settings}",
     "replay.at_once": "立即全部显示",
+    "replay.below": "**演示本身** · 在下方提出你自己的问题。",
     "replay.again": "回放",
     "replay.delete": "删除此分享的回答",
     "replay.deleted": "### 分享的回答已删除\n此链接不再指向任何内容。",
