@@ -4,9 +4,13 @@
  * - Names the controls Gradio leaves unnamed or alike: each slider's reset button names its slider,
  *   the export buttons say what they download, the example cards say they are examples.
  * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/page/layout.py).
+ * - Keyboard focus never reaches what nobody can see: a closed sidebar's content (the history list's
+ *   New and Delete) is `inert` until the sidebar opens.
  */
 (() => {
   const MIN_CHAT_PX = 280;
+  const EMPTY_PHONE_CHAT_PX = 120; // an empty chat on a narrow screen: the box and Send show on load
+  const PHONE_PX = 720; // assets/style.css's narrow-screen width
   const GAP_PX = 12;
   const byId = (id) => document.getElementById(id);
 
@@ -49,8 +53,19 @@
     const box = chat.getBoundingClientRect();
     const top = box.top + window.scrollY;
     const below = last.getBoundingClientRect().bottom - box.bottom;
-    const height = Math.max(MIN_CHAT_PX, Math.floor(window.innerHeight - top - below - GAP_PX));
+    const empty = !chat.querySelector("[data-testid=user], [data-testid=bot]");
+    const least = empty && window.innerWidth <= PHONE_PX ? EMPTY_PHONE_CHAT_PX : MIN_CHAT_PX;
+    const height = Math.max(least, Math.floor(window.innerHeight - top - below - GAP_PX));
     document.documentElement.style.setProperty("--chat-height", `${height}px`);
+  }
+
+  /* A closed sidebar slides off screen but keeps its buttons in the tab order: make its content inert. */
+  function guardHidden() {
+    for (const sidebar of document.querySelectorAll(".sidebar")) {
+      const content = sidebar.querySelector(".sidebar-content");
+      const closed = !sidebar.classList.contains("open");
+      if (content && content.inert !== closed) content.inert = closed;
+    }
   }
 
   let queued = false;
@@ -59,6 +74,7 @@
     queued = true;
     requestAnimationFrame(() => {
       queued = false;
+      guardHidden();
       fitChat();
       nameControls();
     });
@@ -93,6 +109,8 @@
 
   function start() {
     new MutationObserver(refresh).observe(document.body, { childList: true, subtree: true, characterData: true });
+    // A sidebar opens and closes by its class alone: guard at once, before the next Tab can land.
+    new MutationObserver(guardHidden).observe(document.body, { attributes: true, attributeFilter: ["class"], subtree: true });
     new ResizeObserver(refresh).observe(document.body);
     window.addEventListener("resize", refresh);
     refresh();
