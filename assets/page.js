@@ -6,6 +6,10 @@
  * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/page/layout.py).
  * - Keyboard focus never reaches what nobody can see: a closed sidebar's content (the history list's
  *   New and Delete) is `inert` until the sidebar opens.
+ * - A lost connection is said: a request to this server failing at the network level, or the
+ *   liveness check every LIVENESS_MS (an idle page sends nothing), is confirmed against /healthz;
+ *   then the status line (#model-status) says so and the buttons that send are disabled.
+ * - Toasts start below the header while it is on screen, so none covers the title or the switch.
  */
 (() => {
   const MIN_CHAT_PX = 280;
@@ -68,6 +72,56 @@
     }
   }
 
+  const LIVENESS_MS = 15000;
+  const SENDING = "#chat-buttons button, #sweep-run, #sweep-stop, #compare-run, #question button";
+  const realFetch = window.fetch.bind(window);
+  let lost = false;
+  let checking = false;
+
+  async function serverAnswers() {
+    try {
+      await realFetch(new URL("healthz", document.baseURI), { cache: "no-store" });
+      return true; // any HTTP answer: the server is there
+    } catch (error) {
+      return false;
+    }
+  }
+
+  async function checkServer() {
+    if (lost || checking) return;
+    checking = true;
+    if (!(await serverAnswers())) {
+      lost = true;
+      showLost();
+    }
+    checking = false;
+  }
+
+  window.fetch = function (...args) {
+    const pending = realFetch(...args);
+    pending.catch((error) => { if (error && error.name === "TypeError") checkServer(); }); // not an abort
+    return pending;
+  };
+
+  function showLost() {
+    const status = byId("model-status");
+    if (status && !byId("connection-lost")) {
+      const line = document.createElement("p");
+      line.id = "connection-lost";
+      line.setAttribute("role", "alert");
+      line.textContent = say("status.connection_lost");
+      status.classList.add("connection-lost");
+      status.append(line);
+    }
+    for (const button of document.querySelectorAll(SENDING)) button.disabled = true;
+  }
+
+  function placeToasts() {
+    const header = byId("header");
+    const top = Math.max(16, Math.ceil((header ? header.getBoundingClientRect().bottom : 0) + 8));
+    for (const wrap of document.querySelectorAll(".toast-wrap")) wrap.style.top = `${top}px`;
+  }
+
   let queued = false;
   function refresh() {
     if (queued) return;
@@ -77,6 +131,8 @@
       guardHidden();
       fitChat();
       nameControls();
+      placeToasts();
+      if (lost) showLost(); // a redraw re-enabled a button
     });
   }
 
@@ -113,6 +169,8 @@
     new MutationObserver(guardHidden).observe(document.body, { attributes: true, attributeFilter: ["class"], subtree: true });
     new ResizeObserver(refresh).observe(document.body);
     window.addEventListener("resize", refresh);
+    window.addEventListener("scroll", refresh, { passive: true });
+    setInterval(() => { if (document.visibilityState === "visible") checkServer(); }, LIVENESS_MS);
     refresh();
   }
 

@@ -14,6 +14,7 @@ EN_TEXTS: dict[str, str] = {
     "status.where": " on {device}",
     "status.loading": "**Model:** {name} · ⏳ loading — {progress}",
     "status.failed": "**Model:** {name} · ⚠️ {error}",
+    "status.connection_lost": "⚠️ The connection to the server is lost: nothing can be sent. Reload the page once it is back.",  # assets/page.js
     "model.still_loading": "The model is still loading ({progress}). Please send again in a moment.",
     # chat
     "tab.chat": "Chat",

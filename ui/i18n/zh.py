@@ -11,6 +11,7 @@ ZH_TEXTS: dict[str, str] = {
     "status.ready": "**模型：** {name}{where} · 就绪",
     "status.where": "（{device}）",
     "status.loading": "**模型：** {name} · ⏳ 加载中 — {progress}",
+    "status.connection_lost": "⚠️ 与服务器的连接已断开：现在无法发送。服务器恢复后请重新加载页面。",
     "status.failed": "**模型：** {name} · ⚠️ {error}",
     "model.still_loading": "模型仍在加载（{progress}）。请稍后再发送。",
     # chat
