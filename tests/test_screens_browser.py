@@ -21,7 +21,7 @@ import re
 import pytest
 
 from model.events import GenerationOptions, Status
-from tests.conftest import free_port, slowed, wait_until
+from tests.conftest import free_port, slowed
 from tests.test_browser import ARTIFACTS
 from tests.test_layout_browser import in_browser, luminance, overlaps
 from ui.page.handlers import ModelInfo
@@ -213,7 +213,7 @@ def test_a_shared_answer_is_a_page_of_its_own(page, url, shared):
     answer = page.locator("#replay-chat [data-testid=bot]").last.bounding_box()
     for box in (answer, page.locator("#replay-again").bounding_box(), page.locator("#replay-at-once").bounding_box()):
         assert in_view(box, DESKTOP), box
-    shoot(page, "share-replay.png")  # docs/images/share-replay.png comes from this one
+    shoot(page, "screens-share-replay.png")  # docs/images/share-replay.png comes from this one
 
 
 # ---- 4. an export that fails ---------------------------------------------------------------------

@@ -292,7 +292,7 @@ class Handlers:
             return off
         try:
             return self._write_exports(records)
-        except Exception:  # noqa: BLE001 - e.g. RecursionError from the Markdown library on deep nesting
+        except Exception:  # e.g. RecursionError from the Markdown library on deep nesting
             log.exception("exporting a conversation of %d turns failed", len(records))
             gr.Warning(self.languages.words(request)("export.failed"))
             return off
