@@ -289,7 +289,9 @@ def test_stop_withdraws_an_answer_still_waiting_in_the_queue(browser, launch, ti
         a.wait_for_selector("#stats-line:has-text('Stopped')", timeout=60_000)  # in-progress Stop: stats kept
     a.wait_for_selector("#send-btn:not([disabled])")
     answer_question(a, "A again: which bar is tallest?")  # queued after B's, had B's still been waiting
-    a.wait_for_selector("#stats-line:has-text(' in all')", timeout=90_000)
+    a.wait_for_function("() => document.querySelectorAll('#chat [data-testid=user]').length === 2")
+    a.wait_for_function("() => { const line = document.getElementById('stats-line').innerText;"
+                        " return line.includes(' in all') && !line.includes('Stopped'); }", timeout=90_000)
     assert asked == ["A: how many red shapes?", "A again: which bar is tallest?"]
     assert b.locator("#chat [data-testid=user]").count() == 0
     for each in pages:
