@@ -4,9 +4,17 @@
  * - Names the controls Gradio leaves unnamed or alike: each slider's reset button names its slider,
  *   the export buttons say what they download, the example cards say they are examples.
  * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/page/layout.py).
+ * - Keyboard focus never reaches what nobody can see: a closed sidebar's content (the history list's
+ *   New and Delete) is `inert` until the sidebar opens.
+ * - A lost connection is said: a request to this server failing at the network level, or the
+ *   liveness check every LIVENESS_MS (an idle page sends nothing), is confirmed against /healthz;
+ *   then the status line (#model-status) says so and the buttons that send are disabled.
+ * - Toasts start below the header while it is on screen, so none covers the title or the switch.
  */
 (() => {
   const MIN_CHAT_PX = 280;
+  const EMPTY_PHONE_CHAT_PX = 120; // an empty chat on a narrow screen: the box and Send show on load
+  const PHONE_PX = 720; // assets/style.css's narrow-screen width
   const GAP_PX = 12;
   const byId = (id) => document.getElementById(id);
 
@@ -49,8 +57,69 @@
     const box = chat.getBoundingClientRect();
     const top = box.top + window.scrollY;
     const below = last.getBoundingClientRect().bottom - box.bottom;
-    const height = Math.max(MIN_CHAT_PX, Math.floor(window.innerHeight - top - below - GAP_PX));
+    const empty = !chat.querySelector("[data-testid=user], [data-testid=bot]");
+    const least = empty && window.innerWidth <= PHONE_PX ? EMPTY_PHONE_CHAT_PX : MIN_CHAT_PX;
+    const height = Math.max(least, Math.floor(window.innerHeight - top - below - GAP_PX));
     document.documentElement.style.setProperty("--chat-height", `${height}px`);
+  }
+
+  /* A closed sidebar slides off screen but keeps its buttons in the tab order: make its content inert. */
+  function guardHidden() {
+    for (const sidebar of document.querySelectorAll(".sidebar")) {
+      const content = sidebar.querySelector(".sidebar-content");
+      const closed = !sidebar.classList.contains("open");
+      if (content && content.inert !== closed) content.inert = closed;
+    }
+  }
+
+  const LIVENESS_MS = 15000;
+  const SENDING = "#chat-buttons button, #sweep-run, #sweep-stop, #compare-run, #question button";
+  const realFetch = window.fetch.bind(window);
+  let lost = false;
+  let checking = false;
+
+  async function serverAnswers() {
+    try {
+      await realFetch(new URL("healthz", document.baseURI), { cache: "no-store" });
+      return true; // any HTTP answer: the server is there
+    } catch (error) {
+      return false;
+    }
+  }
+
+  async function checkServer() {
+    if (lost || checking) return;
+    checking = true;
+    if (!(await serverAnswers())) {
+      lost = true;
+      showLost();
+    }
+    checking = false;
+  }
+
+  window.fetch = function (...args) {
+    const pending = realFetch(...args);
+    pending.catch((error) => { if (error && error.name === "TypeError") checkServer(); }); // not an abort
+    return pending;
+  };
+
+  function showLost() {
+    const status = byId("model-status");
+    if (status && !byId("connection-lost")) {
+      const line = document.createElement("p");
+      line.id = "connection-lost";
+      line.setAttribute("role", "alert");
+      line.textContent = say("status.connection_lost");
+      status.classList.add("connection-lost");
+      status.append(line);
+    }
+    for (const button of document.querySelectorAll(SENDING)) button.disabled = true;
+  }
+
+  function placeToasts() {
+    const header = byId("header");
+    const top = Math.max(16, Math.ceil((header ? header.getBoundingClientRect().bottom : 0) + 8));
+    for (const wrap of document.querySelectorAll(".toast-wrap")) wrap.style.top = `${top}px`;
   }
 
   let queued = false;
@@ -59,8 +128,11 @@
     queued = true;
     requestAnimationFrame(() => {
       queued = false;
+      guardHidden();
       fitChat();
       nameControls();
+      placeToasts();
+      if (lost) showLost(); // a redraw re-enabled a button
     });
   }
 
@@ -93,8 +165,12 @@
 
   function start() {
     new MutationObserver(refresh).observe(document.body, { childList: true, subtree: true, characterData: true });
+    // A sidebar opens and closes by its class alone: guard at once, before the next Tab can land.
+    new MutationObserver(guardHidden).observe(document.body, { attributes: true, attributeFilter: ["class"], subtree: true });
     new ResizeObserver(refresh).observe(document.body);
     window.addEventListener("resize", refresh);
+    window.addEventListener("scroll", refresh, { passive: true });
+    setInterval(() => { if (document.visibilityState === "visible") checkServer(); }, LIVENESS_MS);
     refresh();
   }
 

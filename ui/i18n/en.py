@@ -14,6 +14,7 @@ EN_TEXTS: dict[str, str] = {
     "status.where": " on {device}",
     "status.loading": "**Model:** {name} · ⏳ loading — {progress}",
     "status.failed": "**Model:** {name} · ⚠️ {error}",
+    "status.connection_lost": "⚠️ The connection to the server is lost: nothing can be sent. Reload the page once it is back.",  # assets/page.js
     "model.still_loading": "The model is still loading ({progress}). Please send again in a moment.",
     # chat
     "tab.chat": "Chat",
@@ -326,6 +327,7 @@ EN_TEXTS: dict[str, str] = {
     "replay.label": "Shared answer",
     "replay.head": "### Shared answer\n**Model:** {model} · shared {date}\n\n**Settings:** {settings}",
     "replay.at_once": "Show at once",
+    "replay.below": "**The demo itself** · ask your own question below.",
     "replay.again": "Replay",
     "replay.delete": "Delete this shared answer",
     "replay.deleted": "### Shared answer deleted\nThis link no longer opens anything.",

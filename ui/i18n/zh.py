@@ -11,6 +11,7 @@ ZH_TEXTS: dict[str, str] = {
     "status.ready": "**模型：** {name}{where} · 就绪",
     "status.where": "（{device}）",
     "status.loading": "**模型：** {name} · ⏳ 加载中 — {progress}",
+    "status.connection_lost": "⚠️ 与服务器的连接已断开：现在无法发送。服务器恢复后请重新加载页面。",
     "status.failed": "**模型：** {name} · ⚠️ {error}",
     "model.still_loading": "模型仍在加载（{progress}）。请稍后再发送。",
     # chat
@@ -299,6 +300,7 @@ ZH_TEXTS: dict[str, str] = {
     "replay.label": "分享的回答",
     "replay.head": "### 分享的回答\n**模型：** {model} · 分享于 {date}\n\n**设置：** {settings}",
     "replay.at_once": "立即全部显示",
+    "replay.below": "**演示本身** · 在下方提出你自己的问题。",
     "replay.again": "回放",
     "replay.delete": "删除此分享的回答",
     "replay.deleted": "### 分享的回答已删除\n此链接不再指向任何内容。",

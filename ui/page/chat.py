@@ -116,11 +116,21 @@ class ChatView:
             handlers.regenerate, [records, *settings], outputs, api_name="regenerate", concurrency_id="generate",
             show_progress="minimal", **PAGE_ONLY)
         self.stop.click(handlers.serving.stop, None, None, queue=False, api_name="stop", **PAGE_ONLY)
+        self._wire_withdraw(handlers, [sent, regenerated], button_events(handlers, buttons, records)[1])
         undone = self.undo.click(handlers.undo, [records], outputs, **PRIVATE)
         cleared = self.clear.click(handlers.clear, None, outputs, cancels=[sent, regenerated], **PRIVATE)
         answered = Answered(sent, regenerated, undone, cleared)
         self._after(handlers, answered, exports, records, buttons)
         return answered
+
+    def _wire_withdraw(self, handlers: ChatHandlers, queued: list, idle: dict) -> None:
+        """Stop pressed while the answer still waits in Gradio's queue withdraws it (`cancels=`): the
+        session's Stop flag does not exist until the handler starts (`ChatHandlers.withdrawal` tells which)."""
+        # A new token for each withdrawal. A hidden Textbox, not a State: the page runs a State's change
+        # only after a queued event (Stop's handlers are not queued: they must not wait behind answers).
+        withdrawn = gr.Textbox("", visible=False, elem_id="withdrawn")
+        self.stop.click(handlers.withdrawal, None, withdrawn, **INSTANT)
+        withdrawn.change(None, None, None, cancels=queued, **INSTANT).then(**idle)
 
     @staticmethod
     def _after(handlers: ChatHandlers, answered: Answered, exports: Exports, records: gr.State,

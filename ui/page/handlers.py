@@ -12,7 +12,8 @@
 - A trace shorter than `render.MIN_OPEN_S` stays open after the answer, then one more frame folds it
   (unless "Keep thinking open"); the session is free meanwhile, and a newer answer cancels the fold.
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
-  its stats); a cancelled event or a closed tab closes the generator, whose `finally` closes the
+  its stats); pressed while the answer still waits in Gradio's queue, it withdraws it (`withdrawal`:
+  the request never starts); a cancelled event or a closed tab closes the generator, whose `finally` closes the
   engine stream, which frees the model within one step.
 Every request that reaches a handler leaves one structured line (`ui.serving.requestlog`).
 Nothing here imports torch or transformers.
@@ -231,6 +232,15 @@ class ChatHandlers:
     def choose_keep_open(self, keep: bool, request: gr.Request = None) -> None:
         self.keep_open.choose(request, keep)
 
+    def withdrawal(self, request: gr.Request = None) -> Any:
+        """Stop pressed while this session's answer still waits in Gradio's queue (it has not reached
+        `send`, so no Stop flag exists yet): a new token, on which the page withdraws it (`cancels=`,
+        `ChatView.wire`). While it runs, a skip: Stop's flag ends it, stats and all."""
+        session = session_of(request)
+        if not session or self.serving.runs.running(session):
+            return gr.skip()
+        return uuid.uuid4().hex
+
     def undo(self, records: Records, request: gr.Request = None):
         if self.serving.refuse_if_running(request) or not records:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
@@ -257,7 +267,7 @@ class ChatHandlers:
             return off
         try:
             return self._write_exports(records, tree)
-        except Exception:  # noqa: BLE001 - e.g. RecursionError from the Markdown library on deep nesting
+        except Exception:  # e.g. RecursionError from the Markdown library on deep nesting
             log.exception("exporting a conversation of %d turns failed", len(records))
             gr.Warning(self.serving.languages.words(request)("export.failed"))
             return off

@@ -50,6 +50,8 @@ STORAGE_KEY = "r1v-history-v1"
 SETTING_LABELS = ("thinking_budget", "answer_budget", "temperature", "top_p", "top_k", "repetition_penalty",
                   "max_tiles", "seed")
 private = {"api_visibility": "private", "show_progress": "hidden"}
+# The replay's chat: its answer and the controls under it fit a 1280x720 window below the heading.
+REPLAY_CHAT_PX = 400
 # The delete token from the address's fragment (never sent in a request line), then the fragment
 # taken off the address (and so off the browser's history).
 FRAGMENT_JS = """(token) => {
@@ -87,9 +89,10 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
         listed = gr.Radio([], label=LABEL("history.list"), elem_id="history-list")
         delete = gr.Button(LABEL("history.delete"), size="sm", variant="stop", elem_id="history-delete")
         gr.Markdown(LABEL("history.note"), elem_id="history-note")
+    # Shown first in the page (assets/style.css puts it above the header), the demo below its separator.
     with gr.Column(visible=False, elem_id="replay") as replay:
         head = gr.Markdown("", elem_id="replay-head")
-        chatbot = gr.Chatbot(label=LABEL("replay.label"), height=520, **CHATBOT_OPTIONS,
+        chatbot = gr.Chatbot(label=LABEL("replay.label"), height=REPLAY_CHAT_PX, **CHATBOT_OPTIONS,
                              buttons=["copy", "copy_all"], elem_id="replay-chat", visible=False,
                              feedback_options=("Like", "Dislike") if options.feedback != "off" else None)
         with gr.Row(visible=False) as tools:
@@ -97,6 +100,7 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
             again = gr.Button(LABEL("replay.again"), size="sm", elem_id="replay-again")
             drop = gr.Button(LABEL("replay.delete"), size="sm", variant="stop", visible=False, elem_id="replay-delete")
         stats = gr.Markdown("", elem_id="replay-stats")
+        gr.Markdown(LABEL("replay.below"), elem_id="replay-below")  # the separator: the demo itself follows
     return dict(store=store, conv_id=conv_id, shared=shared, fragment=fragment, drawing=drawing, new=new, list=listed, delete=delete, replay=replay,
                 head=head, chatbot=chatbot, tools=tools, at_once=at_once, again=again, drop=drop, stats=stats)
 
@@ -309,7 +313,12 @@ def _settings(controls: Sequence[Any]) -> dict:
 
 
 def _head(snapshot: dict, words: Words) -> str:
-    settings = snapshot.get("settings") or {}
+    """The replay's heading: model, date and settings, the seed the answer was drawn with (its stats
+    keep it; the settings say -1 when the page drew one at random)."""
+    settings = dict(snapshot.get("settings") or {})
+    seed = ((snapshot.get("record") or {}).get("stats") or {}).get("seed")
+    if isinstance(seed, int) and seed >= 0:
+        settings["seed"] = seed
     parts = []
     for name in SETTING_LABELS:
         if name in settings:

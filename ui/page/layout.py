@@ -46,7 +46,8 @@ from ui.store.history import HistoryOptions
 
 STYLE = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon buttons, scrolls
-ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example")
+ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example",
+             "status.connection_lost")  # every text the page script writes
 
 TITLE = EN("title")  # the browser tab's title
 # The theme's fonts are the system's: Soft's defaults (Montserrat, IBM Plex Mono) are fetched from
