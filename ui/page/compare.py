@@ -374,11 +374,22 @@ def compare_view(services: "Services") -> CompareHandlers:
     return compare
 
 
-def _columns(info: "ModelInfo", second: "Engine | None") -> dict[str, list]:
+@dataclass
+class Columns:
+    """Both columns' components, column A's first in each list."""
+
+    titles: list[gr.Markdown]
+    rows: list[gr.Row]  # each column's settings row (hidden in a blind comparison)
+    settings: list[Any]  # budget A, temperature A, budget B, temperature B: the run's inputs
+    outputs: list[Any]  # chat A, stats A, chat B, stats B
+    stops: list[gr.Button]
+
+
+def _columns(info: "ModelInfo", second: "Engine | None") -> "Columns":
     """Each column: its title and Stop on one line (so both Stops sit at one height), its settings,
     its chat and its stats line."""
     budgets = BUDGET_CHOICES[info.is_tiny]
-    parts: dict[str, list] = {name: [] for name in ("titles", "rows", "settings", "outputs", "stops")}
+    parts = Columns([], [], [], [], [])
     with gr.Row(equal_height=False, elem_id="compare-columns"):
         for side in COLUMNS:
             with gr.Column(elem_id=f"compare-{side}"):
@@ -396,10 +407,11 @@ def _columns(info: "ModelInfo", second: "Engine | None") -> dict[str, list]:
                 chatbot = gr.Chatbot(height=420, **{**CHATBOT_OPTIONS, "buttons": ["copy"]},
                                      feedback_options=None, show_label=False, elem_id=f"compare-chat-{side}")
                 stats = gr.Markdown("", elem_id=f"compare-stats-{side}")
-            for name, part in zip(("titles", "rows", "stops"), (title, row, stop)):
-                parts[name].append(part)
-            parts["settings"] += [budget, temperature]
-            parts["outputs"] += [chatbot, stats]
+            parts.titles.append(title)
+            parts.rows.append(row)
+            parts.stops.append(stop)
+            parts.settings += [budget, temperature]
+            parts.outputs += [chatbot, stats]
     return parts
 
 
@@ -407,29 +419,29 @@ def _columns(info: "ModelInfo", second: "Engine | None") -> dict[str, list]:
 SCROLL_TO_COLUMNS = "() => { document.getElementById('compare-columns')?.scrollIntoView({block: 'start'}); }"
 
 
-def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: dict, agreement,
+def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: "Columns", agreement,
           ballot: "Ballot | None") -> None:
     image, question, seed, blind = fields
     private = {"api_visibility": "private", "queue": False, "show_progress": "hidden"}
-    inputs = [image, question, *columns["settings"], seed, blind]
-    outputs = [*columns["outputs"], agreement, *columns["stops"]]
+    inputs = [image, question, *columns.settings, seed, blind]
+    outputs = [*columns.outputs, agreement, *columns.stops]
     if ballot:
-        outputs += [*ballot.votes, *columns["rows"]]
-        run.click(compare.titles, [blind], [*columns["titles"], ballot.reveal], **private)
+        outputs += [*ballot.votes, *columns.rows]
+        run.click(compare.titles, [blind], [*columns.titles, ballot.reveal], **private)
     run.click(None, js=SCROLL_TO_COLUMNS, **private)
     # Raw values (no preprocess), as for the sweep: the engine checks the image, so a file it refuses
     # gets its own message, and a bad setting is named by GenerationOptions.
     run.click(compare.run, inputs, outputs, api_name="compare", api_visibility="undocumented",
               concurrency_id="generate", show_progress="minimal", preprocess=False)
-    for index, stop in enumerate(columns["stops"]):
+    for index, stop in enumerate(columns.stops):
         stop.click(_stopper(compare, index), None, None, queue=False, api_name=f"compare_stop_{COLUMNS[index]}",
                    api_visibility="undocumented")
     if ballot:
         # Unticking Blind brings back settings hidden by a blind comparison.
-        blind.input(lambda on: [gr.skip() if on else gr.Row(visible=True)] * 2, [blind], columns["rows"],
+        blind.input(lambda on: [gr.skip() if on else gr.Row(visible=True)] * 2, [blind], columns.rows,
                     **private)
-        stats = columns["outputs"][1::2]
-        ballot.wire(compare, [*columns["titles"], *stats, ballot.reveal, *columns["rows"]])
+        stats = columns.outputs[1::2]
+        ballot.wire(compare, [*columns.titles, *stats, ballot.reveal, *columns.rows])
 
 
 def _stopper(compare: CompareHandlers, column: int) -> Callable:

@@ -22,6 +22,7 @@ import dataclasses
 import logging
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit, urlunsplit
@@ -78,7 +79,39 @@ DRAWN_JS = f"""() => {{
 }}"""
 
 
-def panels(options: HistoryOptions) -> dict[str, Any]:
+@dataclass
+class Panels:
+    """The history's components: the browser store and what the page remembers of it, the side list,
+    and the replay of a shared answer."""
+
+    store: gr.BrowserState
+    conv_id: gr.State
+    shared: gr.State
+    fragment: gr.Textbox
+    drawing: gr.Textbox
+    new: gr.Button
+    listed: gr.Radio
+    delete: gr.Button
+    replay: gr.Column
+    head: gr.Markdown
+    chatbot: gr.Chatbot
+    tools: gr.Row
+    at_once: gr.Checkbox
+    again: gr.Button
+    drop: gr.Button
+    stats: gr.Markdown
+
+
+@dataclass
+class ShareControls:
+    """The Share button and where its link shows."""
+
+    button: gr.Button
+    result: gr.Markdown
+
+
+def panels(options: HistoryOptions) -> Panels:
+    """The browser store, the side list and the replay panel (see `Panels`)."""
     store = gr.BrowserState(empty_store(), storage_key=STORAGE_KEY, secret=options.secret)
     conv_id, shared = gr.State(None), gr.State(None)
     fragment = gr.Textbox("", visible=False, elem_id="share-fragment")  # the delete token, posted by FRAGMENT_JS
@@ -101,16 +134,17 @@ def panels(options: HistoryOptions) -> dict[str, Any]:
             drop = gr.Button(LABEL("replay.delete"), size="sm", variant="stop", visible=False, elem_id="replay-delete")
         stats = gr.Markdown("", elem_id="replay-stats")
         gr.Markdown(LABEL("replay.below"), elem_id="replay-below")  # the separator: the demo itself follows
-    return dict(store=store, conv_id=conv_id, shared=shared, fragment=fragment, drawing=drawing, new=new, list=listed, delete=delete, replay=replay,
-                head=head, chatbot=chatbot, tools=tools, at_once=at_once, again=again, drop=drop, stats=stats)
+    return Panels(store=store, conv_id=conv_id, shared=shared, fragment=fragment, drawing=drawing, new=new,
+                  listed=listed, delete=delete, replay=replay, head=head, chatbot=chatbot, tools=tools,
+                  at_once=at_once, again=again, drop=drop, stats=stats)
 
 
-def share_controls(options: HistoryOptions) -> dict[str, Any]:
+def share_controls(options: HistoryOptions) -> ShareControls:
     with gr.Column(visible=options.share_links, elem_id="share"):
         gr.Markdown(LABEL("share.title"))
         button = gr.Button(LABEL("share.button"), size="sm", elem_id="share-btn")
         result = gr.Markdown("", elem_id="share-result")
-    return dict(button=button, result=result)
+    return ShareControls(button, result)
 
 
 def page_url(request: gr.Request | None) -> str:
@@ -329,42 +363,40 @@ def _head(snapshot: dict, words: Words) -> str:
     return words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
 
 
-def watch_questions(services: Services, chat: ChatView, panels: dict) -> HistoryView:
+def watch_questions(services: Services, chat: ChatView, panels: Panels) -> HistoryView:
     """Notes each question in the store as it is sent. Wire it before the answering events: the page
     runs a trigger's events in the order they were wired, and the answering one empties the box."""
     view, p = HistoryView(services), panels
-    gr.on([chat.box.submit, chat.send.click], view.mark_pending, [chat.box, p["conv_id"], p["store"]],
-          [p["store"], p["list"], p["conv_id"]], queue=False, **private)
+    gr.on([chat.box.submit, chat.send.click], view.mark_pending, [chat.box, p.conv_id, p.store],
+          [p.store, p.listed, p.conv_id], queue=False, **private)
     return view
 
 
-def wire_history(demo: gr.Blocks, view: HistoryView, chat: ChatView, controls: list, records: gr.State, panels: dict,
-                 share: dict, answered: Answered) -> list:
+def wire_history(demo: gr.Blocks, view: HistoryView, chat: ChatView, controls: list, records: gr.State, panels: Panels,
+                 share: ShareControls, answered: Answered) -> list:
     """Connects the side list, the store and Share to the chat; `answered` holds the chat's events
     (sent, regenerated, undone, cleared) after which the records are saved. Returns the events that
     put another conversation in the chat (restored on load, opened, new, deleted), for the page to
     set its buttons and stats line after them."""
     p = panels
-    listed = [p["store"], p["list"], p["conv_id"]]
-    restored = demo.load(view.restore, [p["store"], p["drawing"]],
-                         [chat.chatbot, records, chat.box, p["conv_id"], p["list"], p["store"]],
+    listed = [p.store, p.listed, p.conv_id]
+    restored = demo.load(view.restore, [p.store, p.drawing],
+                         [chat.chatbot, records, chat.box, p.conv_id, p.listed, p.store],
                          js=DRAW_GUARD_JS, **private)
     restored.then(None, js=DRAWN_JS, **private)
     for event in (answered.sent, answered.regenerated, answered.undone):
-        event.then(view.save, [records, p["conv_id"], p["store"], *controls], listed, **private)
-    answered.cleared.then(view.fresh, [p["store"]], [p["conv_id"], p["list"], p["store"]], **private)
-    opened = p["list"].input(view.open, [p["list"], p["store"]],
-                             [chat.chatbot, records, p["conv_id"], chat.stats, p["store"]], **private)
-    started = p["new"].click(view.new, [p["store"]],
-                             [chat.chatbot, records, p["conv_id"], p["list"], chat.stats, p["store"]], **private)
-    deleted = p["delete"].click(view.delete, [p["conv_id"], p["store"]],
-                                [p["store"], p["list"], chat.chatbot, records, p["conv_id"], chat.stats],
-                                **private)
-    share["button"].click(view.share, [records, p["conv_id"], p["store"]], [share["result"]], **private)
-    replayed = [p["chatbot"], p["stats"]]
-    demo.load(view.open_replay, [p["fragment"]], [p["replay"], p["head"], p["chatbot"], p["tools"], p["drop"],
-                                                  p["stats"], p["shared"]],
+        event.then(view.save, [records, p.conv_id, p.store, *controls], listed, **private)
+    answered.cleared.then(view.fresh, [p.store], [p.conv_id, p.listed, p.store], **private)
+    opened = p.listed.input(view.open, [p.listed, p.store],
+                            [chat.chatbot, records, p.conv_id, chat.stats, p.store], **private)
+    started = p.new.click(view.new, [p.store],
+                          [chat.chatbot, records, p.conv_id, p.listed, chat.stats, p.store], **private)
+    deleted = p.delete.click(view.delete, [p.conv_id, p.store],
+                             [p.store, p.listed, chat.chatbot, records, p.conv_id, chat.stats], **private)
+    share.button.click(view.share, [records, p.conv_id, p.store], [share.result], **private)
+    replayed = [p.chatbot, p.stats]
+    demo.load(view.open_replay, [p.fragment], [p.replay, p.head, p.chatbot, p.tools, p.drop, p.stats, p.shared],
               js=FRAGMENT_JS, concurrency_id="replay", concurrency_limit=16, **private)
-    p["again"].click(view.replay, [p["shared"], p["at_once"]], replayed, concurrency_id="replay", **private)
-    p["drop"].click(view.delete_share, [p["shared"]], [p["head"], p["chatbot"], p["tools"], p["stats"]], **private)
+    p.again.click(view.replay, [p.shared, p.at_once], replayed, concurrency_id="replay", **private)
+    p.drop.click(view.delete_share, [p.shared], [p.head, p.chatbot, p.tools, p.stats], **private)
     return [restored, opened, started, deleted]

@@ -135,10 +135,10 @@ def build_page(services: Services, *, max_concurrency: int = 4, max_queue: int |
         evaluation.wire(services, settings.values)
         if verdict is not None:
             verdicts = Verdicts(services.verdicts, services.slot, services.serving.languages)
-            wire_verdicts(verdicts, verdict, chat.chatbot, records, saved["conv_id"], saved["store"], settings.values,
+            wire_verdicts(verdicts, verdict, chat.chatbot, records, saved.conv_id, saved.store, settings.values,
                           answered.all + switched)
             if services.shares is not None:
-                wire_replay_verdicts(verdicts, saved["chatbot"], saved["shared"], services.shares.load)
+                wire_replay_verdicts(verdicts, saved.chatbot, saved.shared, services.shares.load)
         chat.wire_scroll(extras.examples)
         extras.follow_tabs(chat_tab, (sweep_tab, compare_tab, evaluate_tab))
         _settings_follow_tabs(compare_tab, (chat_tab, sweep_tab, evaluate_tab))
