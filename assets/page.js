@@ -1,8 +1,10 @@
 /* R1V demo page script (loaded in <head> by ui/page/layout.py; window.R1V_NAMES holds the texts).
  * - Fits the chat to the window: the chat takes the height left once the header above it and the
- *   box, buttons and stats line below it are placed, so the question box and Send stay on screen.
+ *   box, buttons, stats line and the rows under it (versions, editing) are placed, so the question
+ *   box, Send and the version switcher stay on screen.
  * - Names the controls Gradio leaves unnamed or alike: each slider's reset button names its slider,
- *   the export buttons say what they download, the example cards say they are examples.
+ *   the export buttons say what they download, the example cards say they are examples, each
+ *   version switcher's ‹ and › name the turn they switch ("Previous version (Turn 1: 2 / 3)").
  * - window.r1v.showChat() / showSettings(): scrolling called from Gradio events (ui/page/layout.py).
  * - Keyboard focus never reaches what nobody can see: a closed sidebar's content (the history list's
  *   New and Delete) is `inert` until the sidebar opens.
@@ -45,6 +47,14 @@
       const button = element && (element.matches("button") ? element : element.querySelector("button"));
       if (button) setName(button, say(key));
     }
+    for (const slot of document.querySelectorAll("#branches .branch-slot")) {
+      const label = slot.querySelector(".branch-count")?.textContent.trim() || "";
+      for (const [selector, key] of [[".branch-previous", "aria.branch_previous"], [".branch-next", "aria.branch_next"]]) {
+        const element = slot.querySelector(selector);
+        const button = element && (element.matches("button") ? element : element.querySelector("button"));
+        if (button && label) setName(button, say(key, { label }));
+      }
+    }
     for (const card of document.querySelectorAll("#examples button.gallery-item")) {
       setName(card, say("aria.example", { text: card.textContent.trim() }));
     }
@@ -52,7 +62,8 @@
 
   function fitChat() {
     const chat = byId("chat");
-    const last = byId("stats-line");
+    // The last row under the chat that shows: the editing note, the version switcher, else the stats line.
+    const last = ["editing", "branches", "stats-line"].map(byId).find((element) => element && element.offsetParent);
     if (!chat || !last || !chat.offsetParent) return;
     const box = chat.getBoundingClientRect();
     const top = box.top + window.scrollY;

@@ -17,7 +17,7 @@ from model.remote.engine import RemoteEngine
 from tests.helpers import ARGS, CHROMIUM
 from tests.remote_server import FakeServer, streamed_reply
 from ui.page.handlers import ModelInfo
-from ui.page.history_list import DRAWING_KEY
+from ui.page.history.listing import DRAWING_KEY
 from ui.page.layout import build_app
 
 pytestmark = [pytest.mark.browser,

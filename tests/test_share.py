@@ -1,7 +1,7 @@
 """ui/store/share.py: snapshots get unguessable ids, copy their images, expire, stay within their count and
 bytes (a visitor's own oldest dropped, never another visitor's), keep each visitor within an hourly
 quota and a share of the total, refuse a snapshot over the size limit, delete only with their token,
-and refuse ids that are not ids (no path is ever built from one). The page's Share (ui/page/history_list.py)
+and refuse ids that are not ids (no path is ever built from one). The page's Share (ui/page/history/listing.py)
 shares only turns this server streamed: a record edited in the browser's history is refused."""
 from __future__ import annotations
 
@@ -195,7 +195,7 @@ def view_with(tmp_path, share_links: bool):
     from ui.page.handlers import ModelInfo
     from ui.page.services import Services
     from ui.store.history import HistoryOptions
-    from ui.page.history_list import HistoryView
+    from ui.page.history.listing import HistoryView
 
     class Idle:
         def stream(self, request):

@@ -35,6 +35,8 @@ EN_TEXTS: dict[str, str] = {
     "aria.export_markdown": "Download the conversation as Markdown",
     "aria.export_html": "Download the conversation as HTML",
     "aria.example": "Example: {text}",
+    "aria.branch_previous": "Previous version ({label})",
+    "aria.branch_next": "Next version ({label})",
     # settings
     "settings.title": "### Settings",
     "thinking_budget.label": "Thinking budget (tokens)",
@@ -336,6 +338,7 @@ EN_TEXTS: dict[str, str] = {
                          "{days} days) or was deleted."),
     "replay.off": "### Shared answer not found\nShare links are turned off on this server.",
     "replay.no_limit": "no limit",
+    "replay.version": "\n\n**Version:** turn {turn}, version {shown} of {total} (the conversation had several)",
     # the Evaluate tab (ui/page/evaluate.py)
     "tab.evaluate": "Evaluate",
     "eval.intro": ("Answer a small set under the settings on the right, each answer scored as it comes: the "
@@ -399,4 +402,12 @@ EN_TEXTS: dict[str, str] = {
     "verdict.withdrawn": "Verdict withdrawn.",
     "verdict.turn_gone": "That answer is no longer in the chat, so nothing was saved.",
     "verdict.nothing_to_save": "Choose a reason or write a comment first.",
+    # versions of a turn: editing an earlier question, regenerating (ui/page/history/versions.py)
+    "branch.edit": "Edit a question",
+    "branch.edit_info": "Ask it again, changed: the answers you have stay, as earlier versions.",
+    "branch.turn_choice": "Turn {turn}: {question}",
+    "branch.count": "Turn {turn}: **{shown} / {total}**",
+    "branch.editing": ("✏️ **Editing turn {turn}.** Change the question or its images in the box and press Send: "
+                       "the answer becomes version {version} of turn {turn}; the earlier versions stay a click away."),
+    "branch.cancel": "Cancel editing",
 }

@@ -33,6 +33,8 @@ ZH_TEXTS: dict[str, str] = {
     "aria.export_markdown": "将对话下载为 Markdown",
     "aria.export_html": "将对话下载为 HTML",
     "aria.example": "示例：{text}",
+    "aria.branch_previous": "上一个版本（{label}）",
+    "aria.branch_next": "下一个版本（{label}）",
     # settings
     "settings.title": "### 设置",
     "thinking_budget.label": "思考预算（token）",
@@ -308,6 +310,7 @@ ZH_TEXTS: dict[str, str] = {
     "replay.not_found": "### 找不到分享的回答\n此链接有误、已过期（分享的回答保留 {days} 天）或已被删除。",
     "replay.off": "### 找不到分享的回答\n此服务器已关闭分享链接。",
     "replay.no_limit": "不限",
+    "replay.version": "\n\n**版本：**第 {turn} 轮，第 {shown} 个版本，共 {total} 个（该对话有多个版本）",
     # the Evaluate tab (ui/page/evaluate.py)
     "tab.evaluate": "评测",
     "eval.intro": ("用右侧的当前设置回答一个小题集，每题答完即评分：内置谜题，或你自己的 JSON Lines 文件"
@@ -363,4 +366,12 @@ ZH_TEXTS: dict[str, str] = {
     "verdict.withdrawn": "评价已撤回。",
     "verdict.turn_gone": "该回答已不在对话中，未保存任何内容。",
     "verdict.nothing_to_save": "请先选择原因或填写备注。",
+    # 同一轮的多个版本：修改先前的问题、重新生成
+    "branch.edit": "修改问题",
+    "branch.edit_info": "修改后重新提问：已有的回答会作为较早的版本保留。",
+    "branch.turn_choice": "第 {turn} 轮：{question}",
+    "branch.count": "第 {turn} 轮：**{shown} / {total}**",
+    "branch.editing": ("✏️ **正在修改第 {turn} 轮。** 在输入框中修改问题或图片后点击发送："
+                       "新回答将成为第 {turn} 轮的第 {version} 个版本；较早的版本随时可以切换回去。"),
+    "branch.cancel": "取消修改",
 }

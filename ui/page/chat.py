@@ -53,14 +53,19 @@ class Exports:
 
     markdown: gr.DownloadButton
     html: gr.DownloadButton
+    tree: gr.State | None = None  # the versions of the turns, so that each says which one it holds
 
     @classmethod
-    def build(cls) -> "Exports":
+    def build(cls, tree: gr.State | None = None) -> "Exports":
         gr.Markdown(LABEL("export.title"))
         with gr.Row():
             md = gr.DownloadButton(LABEL("export.markdown"), interactive=False, size="sm", elem_id="export-md")
             page = gr.DownloadButton(LABEL("export.html"), interactive=False, size="sm", elem_id="export-html")
-        return cls(md, page)
+        return cls(md, page, tree)
+
+    def sources(self, records: gr.State) -> list:
+        """The inputs of `ChatHandlers.exports`."""
+        return [records] if self.tree is None else [records, self.tree]
 
     @property
     def buttons(self) -> list[gr.DownloadButton]:
@@ -138,7 +143,7 @@ class ChatView:
         """The exports follow every change; the buttons go idle (none to act on after Clear)."""
         idle = button_events(handlers, buttons, records)[1]
         for event in answered.all:
-            event.then(handlers.exports, [records], exports.buttons, **PRIVATE)
+            event.then(handlers.exports, exports.sources(records), exports.buttons, **PRIVATE)
         for event in (answered.sent, answered.regenerated, answered.undone):
             event.then(**idle)
         answered.cleared.then(handlers.cleared_buttons, None, buttons, **INSTANT)
@@ -149,7 +154,7 @@ class ChatView:
         answer: every button that can act is enabled, the exports hold it, the stats line shows its last turn."""
         for event in events:
             event.then(handlers.idle_buttons, [records], buttons, **INSTANT) \
-                .then(handlers.exports, [records], exports.buttons, show_progress="hidden", **PRIVATE) \
+                .then(handlers.exports, exports.sources(records), exports.buttons, show_progress="hidden", **PRIVATE) \
                 .then(handlers.last_stats, [records], [self.stats], **INSTANT)
 
     def wire_scroll(self, examples: Any) -> None:

@@ -7,7 +7,7 @@ Buttons are enabled only when they can act (`ChatHandlers.busy_buttons` before a
 
 `build_page(services)` returns the `gr.Blocks` on the one `ui.page.services.Services` that `app.py`
 builds (each view is built and wired by itself: `Header` here, `ui.page.chat`, `ui.page.controls`,
-`ui.page.views`, `ui.page.compare`, `ui.page.evaluate`, `ui.page.history_list`, `ui.page.verdicts`);
+`ui.page.views`, `ui.page.compare`, `ui.page.evaluate`, `ui.page.history`, `ui.page.verdicts`);
 `build_app(engine_or_factory, info, ...)` builds those services first. The Blocks has its queue configured; `/reason` is the
 documented endpoint, also the MCP tool; the page's own `/chat`, `/regenerate`, `/stop` and `/sweep`
 are callable but undocumented); a factory `(progress) -> engine` is run in a background thread so
@@ -29,7 +29,8 @@ import gradio as gr
 from ui.http.api import ReasonApi
 from ui.http.installer import HttpApp
 from ui.i18n.words import EN, LABEL, LANGUAGES, TEXTS, Words, i18n, translate_markers
-from ui.page import history_list
+from ui.page.history import listing
+from ui.page.history.versions import VersionControls
 from ui.page.chat import ChatView, Exports, button_events, keep_open_box
 from ui.page.compare import compare_view
 from ui.page.controls import SettingsPanel
@@ -46,8 +47,8 @@ from ui.store.history import HistoryOptions
 
 STYLE = Path(__file__).resolve().parents[2] / "assets" / "style.css"
 PAGE_JS = STYLE.with_name("page.js")  # fits the chat to the window, names icon buttons, scrolls
-ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example",
-             "status.connection_lost")  # every text the page script writes
+ARIA_KEYS = ("aria.reset", "aria.export_markdown", "aria.export_html", "aria.example", "aria.branch_previous",
+             "aria.branch_next", "status.connection_lost")  # every text the page script writes
 
 TITLE = EN("title")  # the browser tab's title
 # The theme's fonts are the system's: Soft's defaults (Montserrat, IBM Plex Mono) are fetched from
@@ -103,7 +104,7 @@ def build_page(services: Services, *, max_concurrency: int = 4, max_queue: int |
     with gr.Blocks(title=TITLE) as demo:
         header = Header.build(services)
         records = gr.State(())
-        saved = history_list.panels(services.history)  # the side list of conversations, the replay of a shared answer
+        saved = listing.panels(services.history)  # the side list of conversations, the replay of a shared answer
         # The chat (box and buttons included) and the settings come first in the page and in tab
         # order; the tiles preview and the examples follow below both, also on a phone.
         with gr.Row(equal_height=False, elem_id="workspace"):
@@ -111,6 +112,7 @@ def build_page(services: Services, *, max_concurrency: int = 4, max_queue: int |
                 with gr.Tabs(elem_id="views"):
                     with gr.Tab(LABEL("tab.chat"), elem_id="chat-tab") as chat_tab:
                         chat = ChatView.build(feedback=services.verdicts.enabled)
+                        shown = VersionControls.build()  # edit a question, switch versions
                         verdict = verdict_controls() if services.verdicts.enabled else None
                     with gr.Tab(LABEL("tab.sweep"), elem_id="sweep-tab") as sweep_tab:
                         sweep = SweepView.build(info)
@@ -121,13 +123,14 @@ def build_page(services: Services, *, max_concurrency: int = 4, max_queue: int |
             with gr.Column(scale=1, min_width=300, elem_id="settings"):
                 settings = SettingsPanel.build(info.defaults)
                 keep_open_box(chat_handlers, services.keep_open.default)
-                exports = Exports.build()
-                share = history_list.share_controls(services.history)
+                exports = Exports.build(shown.tree)
+                share = listing.share_controls(services.history)
         extras = ChatExtras.build(info, chat.box)
         buttons = chat.buttons + sweep.buttons
-        kept = history_list.watch_questions(services, chat, saved)  # before chat.wire: see its docstring
+        kept = listing.watch_questions(services, chat, saved)  # before chat.wire: see its docstring
         answered = chat.wire(chat_handlers, settings.values, exports, records, buttons)
-        switched = history_list.wire_history(demo, kept, chat, settings.values, records, saved, share, answered)
+        switched = listing.wire_history(demo, kept, chat, settings.values, records, saved, share, answered, shown,
+                                        header.language)
         chat.wire_switched(chat_handlers, switched, exports, records, buttons)
         extras.wire(view_handlers, chat.box, settings.max_tiles)
         swept = sweep.wire(view_handlers, settings.values, *button_events(chat_handlers, buttons, records))

@@ -5,7 +5,7 @@
   was opened with `?share=<id>`. `share_controls(options)`: the Share button and where its link shows.
 - `watch_questions(handlers, options, chat, panels) -> HistoryView` notes each question in the store
   as it is sent (wired before the answering events, which empty the box), so a reload can tell.
-- `wire_history(demo, view, chat, controls, records, panels, share, answered)`: on load
+- `wire_history(demo, view, chat, controls, records, panels, share, answered, shown, language)`: on load
   the conversation that was open comes back (a turn that was still answering is said to be interrupted and
   its question goes back in the box); after each answer, undo or clear the session's records (still
   the only history the model sees) are mirrored into the store, each turn the server made signed
@@ -14,6 +14,9 @@
   its delete link. The delete token is in the link's fragment (`#delete=`), which browsers never
   send: the page reads it (FRAGMENT_JS), takes it out of the address bar and posts it with the
   replay's load event, so no request line (and no access log or proxy) ever holds it.
+- With the versions of its turns (`ui.page.history.versions`): the store keeps every version and
+  which one shows (`save_all`), restoring or opening a conversation brings them back, and Share says
+  which version of its turn the shared answer is ("turn 1, version 2 of 3" on the replay).
 Opening, starting or deleting a conversation is refused while an answer runs.
 """
 from __future__ import annotations
@@ -35,9 +38,11 @@ from ui.page.controls import options_from_controls
 from ui.page.chat import Answered, ChatView
 from ui.page.handlers import live_status
 from ui.page.services import Services
-from ui.store.history import (HistoryOptions, bounded, current, empty_store, find,
-                              listing, merged_turns, new_id, opened, parsed, restored, saved,
-                              turn_from_dict, turn_to_dict, with_pending, without)
+from ui.page.history.versions import VersionControls, Versions, wire_versions
+from ui.store.branches import Node, counts, grown, to_data
+from ui.store.history import (HistoryOptions, aligned, bounded, branches_of, current, empty_store, find, listing,
+                              merged_turns, new_id, opened, parsed, restored, saved, stored_turns, turn_from_dict,
+                              turn_to_dict, with_pending, without)
 from ui.i18n.words import LABEL, Words
 from ui.serving.ratelimit import client_address
 from ui.render.messages import (CHATBOT_OPTIONS, history_messages, plain_block, stats_line, text_block,
@@ -158,6 +163,7 @@ class HistoryView:
     """The handlers behind the side list, the Share button and the replay."""
 
     def __init__(self, services: Services):
+        self.services = services
         self.serving, self.options = services.serving, services.history
         self.shares, self.signer = services.shares, services.signer
 
@@ -208,10 +214,20 @@ class HistoryView:
         return store, self.radio(store, conv_id, self.words(request)), conv_id
 
     def save(self, records: tuple, conv_id: str | None, value: Any, request: gr.Request, *controls: Any):
-        conv_id, store = conv_id or new_id(), parsed(value)
-        stored = (find(store, conv_id) or {}).get("turns") or []
-        turns = merged_turns(tuple(records), stored, _settings(controls), sign=self.signer.sign)
-        store = self.bounded(saved(store, conv_id, turns))
+        return self.save_all(records, None, conv_id, value, request, *controls)
+
+    def save_all(self, records: tuple, tree: Node | None, conv_id: str | None, value: Any, request: gr.Request,
+                 *controls: Any):
+        """The shown path as the conversation's turns and, with `tree`, every other version too; a turn
+        stored before (in any version) keeps the settings it was answered with."""
+        conv_id, store, records = conv_id or new_id(), parsed(value), tuple(records)
+        known, settings = stored_turns(find(store, conv_id)), _settings(controls)
+
+        def stored(items: tuple) -> list[dict]:
+            return merged_turns(items, aligned(items, known), settings, sign=self.signer.sign)
+
+        branches = to_data(tree, records, lambda record: stored((record,))[0]) if tree is not None else None
+        store = self.bounded(saved(store, conv_id, stored(records), branches=branches))
         return store, self.radio(store, conv_id, self.words(request)), conv_id
 
     def open(self, chosen: str | None, value: Any, request: gr.Request):
@@ -238,9 +254,43 @@ class HistoryView:
         store = without(parsed(value), conv_id)
         return store, self.radio(store, None, self.words(request)), [], (), new_id(), ""
 
+    # ---- the same, with the versions of the turns (`VersionControls.tree`, `.editing`) ---------
+
+    def restore_versions(self, value: Any, drawing: str, request: gr.Request):
+        """`restore`, with the versions of the restored conversation's turns."""
+        out = self.restore(value, drawing, request)
+        return (*out, self._tree(current(self.bounded(parsed(value))), out[1]), None)
+
+    def open_versions(self, chosen: str | None, value: Any, request: gr.Request):
+        out = self.open(chosen, value, request)
+        return (*out, self._tree(find(parsed(value), chosen), out[1]), gr.skip() if _skipped(out) else None)
+
+    def new_versions(self, value: Any, request: gr.Request):
+        out = self.new(value, request)
+        return (*out, *((gr.skip(),) * 2 if _skipped(out) else (None, None)))
+
+    def delete_versions(self, conv_id: str | None, value: Any, request: gr.Request):
+        out = self.delete(conv_id, value, request)
+        return (*out, *((gr.skip(),) * 2 if _skipped(out) else (None, None)))
+
+    def _tree(self, conv: dict | None, records: Any) -> Any:
+        """The conversation's versions (None without one); nothing when no records came back."""
+        if not isinstance(records, tuple):
+            return gr.skip()
+        return branches_of(conv, records, self.image_ok) if conv is not None else None
+
     # ---- sharing ---------------------------------------------------------------------------
 
-    def share(self, records: tuple, conv_id: str | None, value: Any, request: gr.Request) -> Any:
+    def share_shown(self, records: tuple, tree: Node | None, conv_id: str | None, value: Any,
+                    request: gr.Request) -> Any:
+        """Share the last turn of the path the chat shows, saying which version of its turn it is."""
+        shown = counts(grown(tree, records), len(records)) if records else []
+        several = shown and shown[-1][1] > 1
+        version = {"turn": len(shown), "shown": shown[-1][0], "of": shown[-1][1]} if several else None
+        return self.share(records, conv_id, value, request, version)
+
+    def share(self, records: tuple, conv_id: str | None, value: Any, request: gr.Request,
+              version: dict | None = None) -> Any:
         words = self.words(request)
         if self.shares is None:
             return words("share.off")
@@ -256,7 +306,7 @@ class HistoryView:
         settings = merged_turns(tuple(records), stored, {})[-1]["settings"]
         snapshot = {"model": self.serving.slot.info.name, "settings": settings,
                     "record": {**turn_to_dict(record, settings), "images": []},
-                    "timeline": phase_times(record).as_dict()}
+                    "timeline": phase_times(record).as_dict(), **({"branch": version} if version else {})}
         visitor = self.signer.visitor(client_address(request, self.serving.policy.trust_forwarded))
         try:
             share_id, token = self.shares.create(snapshot, record.images, visitor)
@@ -360,7 +410,11 @@ def _head(snapshot: dict, words: Words) -> str:
             value = words("replay.no_limit") if unlimited else settings[name]
             parts.append(f"{words(name + '.label')} {value}")
     shared = time.strftime("%Y-%m-%d %H:%M", time.localtime(snapshot.get("created", 0)))
-    return words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
+    head = words("replay.head", model=snapshot.get("model", ""), date=shared, settings=" · ".join(parts) or "—")
+    version = snapshot.get("branch")  # which version of its turn was shared (not the snapshot's "version")
+    if isinstance(version, dict) and all(isinstance(version.get(name), int) for name in ("turn", "shown", "of")):
+        head += words("replay.version", turn=version["turn"], shown=version["shown"], total=version["of"])
+    return head
 
 
 def watch_questions(services: Services, chat: ChatView, panels: Panels) -> HistoryView:
@@ -372,31 +426,58 @@ def watch_questions(services: Services, chat: ChatView, panels: Panels) -> Histo
     return view
 
 
+def _skipped(out: tuple) -> bool:
+    """Whether a handler refused (every output skipped), e.g. while an answer runs."""
+    return all(item == gr.skip() for item in out)
+
+
 def wire_history(demo: gr.Blocks, view: HistoryView, chat: ChatView, controls: list, records: gr.State, panels: Panels,
-                 share: ShareControls, answered: Answered) -> list:
-    """Connects the side list, the store and Share to the chat; `answered` holds the chat's events
-    (sent, regenerated, undone, cleared) after which the records are saved. Returns the events that
-    put another conversation in the chat (restored on load, opened, new, deleted), for the page to
-    set its buttons and stats line after them."""
-    p = panels
-    listed = [p.store, p.listed, p.conv_id]
-    restored = demo.load(view.restore, [p.store, p.drawing],
-                         [chat.chatbot, records, chat.box, p.conv_id, p.listed, p.store],
+                 share: ShareControls, answered: Answered, shown: VersionControls, language: gr.Radio) -> list:
+    """Connects the side list, the store, the versions and Share to the chat; `answered` holds the
+    chat's events (sent, regenerated, undone, cleared) after which the versions follow and the records
+    are saved. Returns the events that put other turns in the chat (restored on load, opened, new,
+    deleted; a question taken to edit, editing cancelled, another version shown), for the page to set
+    its buttons, exports and stats line after them."""
+    p, versions = panels, Versions(view.services)
+    save = dict(fn=view.save_all, inputs=[records, shown.tree, p.conv_id, p.store, *controls],
+                outputs=[p.store, p.listed, p.conv_id], **private)
+    draw = shown.draw_event(versions, records)
+    follows = ((answered.sent, versions.after_sent), (answered.regenerated, versions.after_regenerated),
+               (answered.undone, versions.after_undone))
+    for event, follow in follows:
+        event.then(follow, [records, shown.tree, shown.editing], [shown.tree, shown.editing], queue=False,
+                   **private).then(**save).then(**draw)
+    answered.cleared.then(view.fresh, [p.store], [p.conv_id, p.listed, p.store], **private)
+    answered.cleared.then(versions.after_cleared, None, [shown.tree, shown.editing], queue=False,
+                          **private).then(**draw)
+    switched = _wire_list(demo, view, chat, records, p, [shown.tree, shown.editing])
+    for event in switched:
+        event.then(**draw)
+    share.button.click(view.share_shown, [records, shown.tree, p.conv_id, p.store], [share.result], **private)
+    _wire_replay(demo, view, p)
+    edits = wire_versions(versions, shown, chat, records, save, language)
+    return [*switched, *edits]
+
+
+def _wire_list(demo: gr.Blocks, view: HistoryView, chat: ChatView, records: gr.State, p: Panels,
+               kept: list) -> list:
+    """Restoring, opening, starting and deleting a conversation, each bringing its versions (`kept`)."""
+    restored = demo.load(view.restore_versions, [p.store, p.drawing],
+                         [chat.chatbot, records, chat.box, p.conv_id, p.listed, p.store, *kept],
                          js=DRAW_GUARD_JS, **private)
     restored.then(None, js=DRAWN_JS, **private)
-    for event in (answered.sent, answered.regenerated, answered.undone):
-        event.then(view.save, [records, p.conv_id, p.store, *controls], listed, **private)
-    answered.cleared.then(view.fresh, [p.store], [p.conv_id, p.listed, p.store], **private)
-    opened = p.listed.input(view.open, [p.listed, p.store],
-                            [chat.chatbot, records, p.conv_id, chat.stats, p.store], **private)
-    started = p.new.click(view.new, [p.store],
-                          [chat.chatbot, records, p.conv_id, p.listed, chat.stats, p.store], **private)
-    deleted = p.delete.click(view.delete, [p.conv_id, p.store],
-                             [p.store, p.listed, chat.chatbot, records, p.conv_id, chat.stats], **private)
-    share.button.click(view.share, [records, p.conv_id, p.store], [share.result], **private)
-    replayed = [p.chatbot, p.stats]
+    opened = p.listed.input(view.open_versions, [p.listed, p.store],
+                            [chat.chatbot, records, p.conv_id, chat.stats, p.store, *kept], **private)
+    started = p.new.click(view.new_versions, [p.store],
+                          [chat.chatbot, records, p.conv_id, p.listed, chat.stats, p.store, *kept], **private)
+    deleted = p.delete.click(view.delete_versions, [p.conv_id, p.store],
+                             [p.store, p.listed, chat.chatbot, records, p.conv_id, chat.stats, *kept], **private)
+    return [restored, opened, started, deleted]
+
+
+def _wire_replay(demo: gr.Blocks, view: HistoryView, p: Panels) -> None:
+    """A shared answer's replay: opened from the address on load, replayed again, deleted by its owner."""
     demo.load(view.open_replay, [p.fragment], [p.replay, p.head, p.chatbot, p.tools, p.drop, p.stats, p.shared],
               js=FRAGMENT_JS, concurrency_id="replay", concurrency_limit=16, **private)
-    p.again.click(view.replay, [p.shared, p.at_once], replayed, concurrency_id="replay", **private)
+    p.again.click(view.replay, [p.shared, p.at_once], [p.chatbot, p.stats], concurrency_id="replay", **private)
     p.drop.click(view.delete_share, [p.shared], [p.head, p.chatbot, p.tools, p.stats], **private)
-    return [restored, opened, started, deleted]
