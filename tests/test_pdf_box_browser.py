@@ -2,7 +2,8 @@
 
 At 1280x720 and 390x844: a 3-page PDF put in the box (its file input, as a person's upload) shows
 "📄 paper.pdf · 3 pages (all are read)" right under the box, above the chat buttons and inside the
-window; removing the file hides the line, and so does sending it (the box is emptied).
+window; removing the file hides the line, and so does sending it (the box is emptied). On a phone
+a long name wraps inside the column; the language switch rewrites the line.
 Screenshots: tests/artifacts/pdf-box-*.png.
 """
 from __future__ import annotations
@@ -107,3 +108,12 @@ def test_a_long_name_wraps_inside_the_phone_column(page, url, tmp_path):
     assert_under_the_box(page, PHONE)
     spill = page.evaluate("() => { const e = document.querySelector('#pdf-line'); return e.scrollWidth - e.clientWidth; }")
     assert spill <= 1, spill
+
+
+@in_browser
+def test_the_line_follows_the_language_switch(page, url, paper):
+    open_page(page, url, DESKTOP)
+    attach(page, paper)
+    page.locator("#language label:has-text('中文')").click()
+    page.wait_for_selector(f"{LINE}:has-text('共 3 页（全部读取）')")
+    assert "paper.pdf" in page.locator(LINE).inner_text()
