@@ -8,6 +8,10 @@ Contract:
   take `doc.pdf#page=3`: `doc.pdf#pages=2-4`, `#pages=1,3,5-6`, `#page=3`. Other sources pass as
   they are, with no choice (None).
 * `check_pdf_size(size, name, max_mb)` refuses a PDF larger than `R1V_MAX_PDF_MB`.
+* `pdf_page_count(data, name)` is the document's page count, nothing rendered; a damaged or
+  password-protected file raises `ImageError` as `render_pdf` does.
+* `first_pages(count, max_pages, room)` is how many pages are read without a selection (the first
+  ones): what `render_pdf` takes, and what the page tells a person before they send.
 * `render_pdf(data, name, selection, max_pages, room, image_limits)` returns the chosen pages as
   `Page`s (the image, its 1-based page number, the document's page count). Without a selection it
   takes the first pages: at most `max_pages`, and at most `room` (the images the conversation can
@@ -84,6 +88,22 @@ def parse_pages(selection: str, count: int, name: str) -> list[int]:
     return numbers
 
 
+def pdf_page_count(data: bytes, name: str = "the PDF") -> int:
+    """Pages in the PDF in `data`; `ImageError` when it cannot be opened (see `render_pdf`)."""
+    with PDFIUM_LOCK:
+        document = _open(data, name)
+        try:
+            return len(document)
+        finally:
+            document.close()
+
+
+def first_pages(count: int, max_pages: int, room: int) -> int:
+    """Pages read from a document of `count` pages when none are chosen: the first ones, at most
+    `max_pages` and at most `room` (the images the conversation can still take)."""
+    return max(0, min(count, max_pages, room))
+
+
 def render_pdf(data: bytes, name: str, selection: str | None, max_pages: int, room: int,
                image_limits: ImageLimits = ImageLimits()) -> list[Page]:
     """The chosen pages of the PDF in `data`, rendered; see the module docstring."""
@@ -113,7 +133,7 @@ def _open(data: bytes, name: str) -> pypdfium2.PdfDocument:
 
 def _chosen(selection: str | None, count: int, name: str, max_pages: int, room: int) -> list[int]:
     if selection is None:
-        return list(range(1, min(count, max_pages, room) + 1))
+        return list(range(1, first_pages(count, max_pages, room) + 1))
     numbers = parse_pages(selection, count, name)
     if len(numbers) > max_pages:
         raise ImageError(f"{len(numbers)} pages of {name} were chosen; the limit is {max_pages} pages per PDF.",

@@ -252,6 +252,18 @@ EN_TEXTS: dict[str, str] = {
     "image.damaged_container": "{name} is not a readable image: its {kind} data is damaged or cut short.",
     "limit.images_full": ("This conversation already holds {count} images; the limit is {limit}, so no page of "
                           "{name} can be added."),
+    # the line under the question box naming its PDFs (ui/render/tiles.py pdf_box_line)
+    "pdf_box.line": "📄 {name} · {pages} ({which})",
+    "pdf_box.pages": "{count} pages",
+    "pdf_box.one_page": "1 page",
+    "pdf_box.all_read": "all are read",
+    "pdf_box.first": "the first {read} are read",
+    "pdf_box.first_one": "only the first is read",
+    "pdf_box.partial": "{first}; {reason}",
+    "pdf_box.per_pdf": "at most {limit} pages per PDF",
+    "pdf_box.room": "the conversation takes at most {limit} images",
+    "pdf_box.none_read": "none can be read: the conversation already holds {limit} images",
+    "pdf_box.unreadable": "📄 ⚠️ {reason}",
     # side by side (ui/page/compare.py)
     "tab.compare": "Compare",
     "compare.intro": ("One image and question, answered two ways: set each column's thinking budget and "

@@ -236,6 +236,18 @@ ZH_TEXTS: dict[str, str] = {
     "limit.images_pages": "这段对话将包含 {count} 张图片（每个 PDF 页面算一张）；上限是 {limit} 张。",
     "image.damaged_container": "{name} 不是可读取的图片：其 {kind} 数据已损坏或不完整。",
     "limit.images_full": "这段对话已包含 {count} 张图片；上限是 {limit} 张，因此无法再加入 {name} 的页面。",
+    # the line under the question box naming its PDFs (ui/render/tiles.py pdf_box_line)
+    "pdf_box.line": "📄 {name} · {pages}（{which}）",
+    "pdf_box.pages": "共 {count} 页",
+    "pdf_box.one_page": "共 1 页",
+    "pdf_box.all_read": "全部读取",
+    "pdf_box.first": "读取前 {read} 页",
+    "pdf_box.first_one": "只读取第 1 页",
+    "pdf_box.partial": "{first}；{reason}",
+    "pdf_box.per_pdf": "每个 PDF 最多读取 {limit} 页",
+    "pdf_box.room": "一段对话最多包含 {limit} 张图片",
+    "pdf_box.none_read": "无法读取：这段对话已包含 {limit} 张图片",
+    "pdf_box.unreadable": "📄 ⚠️ {reason}",
     # side by side (ui/page/compare.py)
     "tab.compare": "对比",
     "compare.intro": ("同一张图片和问题，用两种方式回答：分别设置每一栏的思考预算和温度；两栏使用同一个种子。"

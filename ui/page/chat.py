@@ -7,6 +7,8 @@ the wiring of their events to `ui.page.handlers.ChatHandlers`.
   Regenerate, Stop, Undo and Clear; the buttons in `buttons` go busy before a run is queued and idle
   once it is over (both instant, unqueued), the exports follow every change of the records.
   `Answered` holds the events after which the records changed, for the history and the verdicts.
+  Under the box, `pdf_line` names each PDF it holds with its page count and the pages read
+  (`ChatHandlers.pdf_line`, on every change of the box: instant, unqueued); hidden without a PDF.
 - `ChatView.wire_switched(handlers, events, exports, records, buttons)`: after another conversation
   is put in the chat, the page acts on it as after an answer.
 - `ChatView.wire_scroll()`: sending scrolls the chat into view (assets/page.js).
@@ -84,6 +86,7 @@ class ChatView:
     undo: gr.Button
     clear: gr.Button
     stats: gr.Markdown
+    pdf_line: gr.Markdown  # under the box: its PDFs, each with its page count and the pages read
 
     @classmethod
     def build(cls, feedback: bool) -> "ChatView":
@@ -93,6 +96,7 @@ class ChatView:
         box = gr.MultimodalTextbox(file_types=["image", ".pdf", ".heic", ".heif", ".avif"], file_count="multiple",
                                    show_label=False, placeholder=LABEL("box.placeholder"), submit_btn=False,
                                    elem_id="question")
+        pdf_line = gr.Markdown("", visible=False, elem_id="pdf-line")
         # Enabled only when they can act (ChatHandlers.busy_buttons / idle_buttons): no turns, nothing running.
         with gr.Row(elem_id="chat-buttons"):
             send = gr.Button(LABEL("button.send"), variant="primary", elem_id="send-btn")
@@ -101,7 +105,7 @@ class ChatView:
             undo = gr.Button(LABEL("button.undo"), elem_id="undo-btn", interactive=False)
             clear = gr.Button(LABEL("button.clear"), elem_id="clear-btn", interactive=False)
         stats = gr.Markdown("", elem_id="stats-line")
-        return cls(chatbot, box, send, stop, regenerate, undo, clear, stats)
+        return cls(chatbot, box, send, stop, regenerate, undo, clear, stats, pdf_line)
 
     @property
     def buttons(self) -> list[gr.Button]:
@@ -111,6 +115,7 @@ class ChatView:
     def wire(self, handlers: ChatHandlers, settings: Sequence[Any], exports: Exports, records: gr.State,
              buttons: Sequence[gr.Button]) -> Answered:
         outputs = [self.chatbot, self.box, records, self.stats]
+        self.box.change(handlers.pdf_line, [self.box, records], self.pdf_line, **INSTANT)
         busy = button_events(handlers, buttons, records)[0]
         # "multiple": Enter pressed while answering reaches the handler, which refuses it with the reason
         # (Gradio's default would drop it silently); the draft stays in the box.

@@ -11,6 +11,8 @@
   can act (Stop while something runs; Regenerate and Undo once there is a turn).
 - A trace shorter than `render.MIN_OPEN_S` stays open after the answer, then one more frame folds it
   (unless "Keep thinking open"); the session is free meanwhile, and a newer answer cancels the fold.
+- `pdf_line(message, records, words)`: the line under the box naming each PDF in it with its page count
+  and the pages that will be read (`ui.render.tiles.pdf_box_line`); hidden while the box holds none.
 - Stop sets the running request's `stop` Event (the engine ends within one step and still reports
   its stats); pressed while the answer still waits in Gradio's queue, it withdraws it (`withdrawal`:
   the request never starts); a cancelled event or a closed tab closes the generator, whose `finally` closes the
@@ -45,7 +47,8 @@ from ui.render.messages import (MIN_OPEN_S, LiveTurn, TurnRecord, finish_words, 
 from ui.serving.shared import Engine, ModelInfo, ModelSlot, RunFacts, ServingPolicy, safe_frames  # noqa: F401
 from ui.serving.sessions import session_of
 from ui.store.branches import Node, counts, grown
-from ui.store.uploads import image_path
+from ui.render.tiles import pdf_box_line
+from ui.store.uploads import file_path, image_path, readable
 from ui.page.services import Services
 
 log = logging.getLogger(__name__)
@@ -83,6 +86,15 @@ def _box(value: dict | None = None) -> Any:
     """The question box holding `value` (empty by default); it stays editable while an answer streams,
     so the next question can be drafted, and no later update of a run overwrites that draft."""
     return gr.MultimodalTextbox(value=value or {"text": "", "files": []}, interactive=True)
+
+
+def pdf_line(message: dict | None, records: Records, words: Words) -> Any:
+    """The line under the box naming its PDFs, their page counts and the pages read; hidden without one.
+    Only uploads and bundled examples are opened (`ui.store.uploads.readable`)."""
+    paths = [path for path in map(file_path, (message or {}).get("files") or []) if path and readable(Path(path))]
+    earlier = [image for record in records or () for image in record.images]
+    line = pdf_box_line(paths, earlier, words) if paths else ""
+    return gr.Markdown(value=line, visible=bool(line))
 
 
 # The buttons whose state follows the session's runs, in this order (ui/page/layout.py wires them).
@@ -204,6 +216,10 @@ class ChatHandlers:
 
     def _frames(self, events: Iterator[Event], live: LiveTurn) -> Iterator[LiveTurn]:
         return safe_frames(events, live, self.max_updates_per_s)
+
+    def pdf_line(self, message: dict | None, records: Records, request: gr.Request = None) -> Any:
+        """`pdf_line` in the person's language: the box's PDFs named with their pages."""
+        return pdf_line(message, records, self.serving.languages.words(request))
 
     # ---- which buttons can act ------------------------------------------------------------
 

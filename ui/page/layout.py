@@ -35,7 +35,7 @@ from ui.page.chat import ChatView, Exports, button_events, keep_open_box
 from ui.page.compare import compare_view
 from ui.page.controls import SettingsPanel
 from ui.page.evaluate import EvaluateView
-from ui.page.handlers import ChatHandlers, Engine, ModelInfo, ServingPolicy, turn_line
+from ui.page.handlers import ChatHandlers, Engine, ModelInfo, ServingPolicy, pdf_line, turn_line
 from ui.page.services import Services
 from ui.page.sweep import sweep_headers
 from ui.page.verdicts import Verdicts, verdict_controls, wire_replay_verdicts, wire_verdicts
@@ -224,7 +224,8 @@ class Header:
                   api_visibility="private", show_progress="hidden")
         self.language.input(switch.switch, [self.language, records, *preview_inputs],
                             [*switch.components, chat.chatbot, self.status, sweep.table, self.banner, chat.stats,
-                             *extras.preview], api_visibility="private", show_progress="hidden", queue=False)
+                             *extras.preview, chat.pdf_line], api_visibility="private", show_progress="hidden",
+                            queue=False)
 
 
 class LanguageSwitch:
@@ -247,7 +248,7 @@ class LanguageSwitch:
         return (*relabelled(self.targets, words), history_messages(past, words),
                 self.services.slot.status_markdown(words), gr.Dataframe(headers=sweep_headers(words)),
                 banner_text(self.services.info, words), self._stats_now(past, words, request),
-                *self.preview(message, tiles, request))
+                *self.preview(message, tiles, request), pdf_line(message, past, words))
 
     def _stats_now(self, past, words: Words, request: gr.Request):
         """The last turn's line in the new language; a live line is left to the running answer."""

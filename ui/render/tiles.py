@@ -15,6 +15,11 @@ Contract:
   "page N of M" band above it, the pages sit side by side, and the summary is a `DocumentTiling`
   whose markdown names each page with its tiles (the file's name as text: `safe_text.literal`).
 - A file the engine would refuse raises `UserFacingError` with the engine's own message.
+- `pdf_box_line(paths, earlier, words)` is the line under the question box: for each PDF among
+  `paths`, its name, page count and the pages the engine will read (`documents.first_pages`, after
+  the images of `earlier` files and of the box's files before it take their room, as
+  `model.inputs.assemble.load_sources` counts them), or why it cannot be read; "" without a PDF.
+  Pages are counted with `documents.pdf_page_count`, nothing rendered.
 - `tiling_settings(engine)` gives the tile size, thumbnail setting and tokens per tile of the
   engine's loaded model (`LoadedModel.tile_size`, `.use_thumbnail`, `.tokens_per_tile`), or
   Skywork R1V's (448 px, thumbnail, 256 tokens) for an engine without one (a remote server).
@@ -25,11 +30,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, Sequence, Union
 
 from PIL import Image, ImageDraw, ImageFont
 
-from model.inputs.documents import check_pdf_size, is_pdf, render_pdf
+from model.inputs.documents import (check_pdf_size, first_pages, is_pdf, parse_pages, pdf_page_count, render_pdf,
+                                    split_selection)
 from model.events import UserFacingError
 from model.inputs.images import ImageError, ImageLimits, count_tiles, load_image, official_grid
 from model.limits import Limits
@@ -223,6 +229,79 @@ def _with_band(picture: Image.Image, label: str) -> Image.Image:
     ImageDraw.Draw(canvas).text((2, LABEL_HEIGHT // 2), label, font=_font(14, any_script=True), anchor="lm",
                                 fill=(52, 64, 84))
     return canvas
+
+
+# ---- the question box's PDFs ---------------------------------------------------------------------
+
+def pdf_box_line(paths: Sequence[str], earlier: Sequence[str] = (), words: Words = EN,
+                 limits: Limits | None = None) -> str:
+    """One line per PDF among the box's `paths`: name, page count, the pages read; see the module docstring."""
+    limits = limits or Limits.from_env()
+    before = 0
+    for source in earlier:
+        try:
+            before += _images_taken(source, limits, limits.max_images - before)
+        except ImageError:
+            pass  # the engine refused that turn, or its file is gone: it holds no room
+    lines = []
+    for path in paths:
+        try:
+            pages = _pdf_pages(path, limits, limits.max_images - before)
+        except ImageError as error:
+            lines.append(words("pdf_box.unreadable", reason=_reason(error, words)))
+            continue
+        if pages is None:
+            before += 1
+            continue
+        lines.append(_pdf_note(Path(path).name, *pages, limits, words))
+        before += pages[1]
+    return "  \n".join(lines)
+
+
+def _images_taken(source: str, limits: Limits, room: int) -> int:
+    """Images a file already in the conversation holds: one for an image, the pages read for a PDF."""
+    pages = _pdf_pages(str(source), limits, room)
+    return 1 if pages is None else pages[1]
+
+
+def _pdf_pages(source: str, limits: Limits, room: int) -> tuple[int, int] | None:
+    """(page count, pages read) for a PDF, None for any other file; `ImageError` when it cannot be read."""
+    path, selection = split_selection(source)
+    data = _pdf_bytes(path)
+    if data is None:
+        return None
+    name = Path(path).name
+    check_pdf_size(len(data), name, limits.max_pdf_mb)
+    count = pdf_page_count(data, name)
+    if count == 0:
+        raise ImageError(f"{name} is a PDF document without pages.", "pdf.no_pages", name=name)
+    if selection is not None:
+        return count, len(parse_pages(selection, count, name))
+    return count, first_pages(count, limits.max_pdf_pages, room)
+
+
+def _pdf_note(name: str, count: int, read: int, limits: Limits, words: Words) -> str:
+    """"📄 paper.pdf · 12 pages (the first 4 are read; at most 4 pages per PDF)"."""
+    pages = words("pdf_box.one_page") if count == 1 else words("pdf_box.pages", count=count)
+    if read >= count:
+        which = words("pdf_box.all_read")
+    elif read == 0:
+        which = words("pdf_box.none_read", limit=limits.max_images)
+    else:
+        first = words("pdf_box.first_one") if read == 1 else words("pdf_box.first", read=read)
+        reason = (words("pdf_box.per_pdf", limit=limits.max_pdf_pages) if read == limits.max_pdf_pages
+                  else words("pdf_box.room", limit=limits.max_images))
+        which = words("pdf_box.partial", first=first, reason=reason)
+    return words("pdf_box.line", name=literal(name), pages=pages, which=which)
+
+
+def _reason(error: ImageError, words: Words) -> str:
+    """The engine's message in `words`' language, the file's name shown as text, not Markdown."""
+    params = {**error.params, "name": literal(str(error.params.get("name", "")))}
+    try:
+        return words(error.key, **params) if error.key in EN_TEXTS else literal(str(error))
+    except (KeyError, IndexError, ValueError):
+        return literal(str(error))
 
 
 # ---- drawing -----------------------------------------------------------------------------------
