@@ -19,6 +19,7 @@ from tests.conftest import slowed
 from tests.test_browser import shoot
 from tests.test_compare import EXAMPLE, QUESTION
 from tests.test_layout_browser import in_browser
+from tests.test_trace_browser import WORDS_ON_ONE_LINE
 from ui.page.handlers import ModelInfo
 from ui.store.history import HistoryOptions
 from ui.page.layout import build_app
@@ -90,6 +91,8 @@ def test_a_blind_vote_hides_the_settings_until_it_is_cast_and_is_counted(served,
     row = table.locator("tbody tr").first.inner_text()
     assert line["sides"][0] in row and line["sides"][1] in row and first_wins in row
     assert "ties count as half" in table.inner_text()
+    headers = page.evaluate(WORDS_ON_ONE_LINE, "#compare-results-table thead th")
+    assert len(headers) >= 8 and not [h for h in headers if h["broken"]], headers  # "Votes", never "Vo/tes"
     page.locator("#compare-results-export").click()
     page.wait_for_selector("#compare-results-file a")
     table.scroll_into_view_if_needed()

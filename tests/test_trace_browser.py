@@ -7,7 +7,8 @@
   tokens, and the next question is refused with the same words; /reason says it for scripts.
 - The sweep at 390 px: Run sweep is enabled only with a question; the forced closing has its own
   column; every header word sits on one line; the plot's label badge overlaps no part of the figure.
-Screenshots: tests/artifacts/trace_live.png (1280x720), tests/artifacts/sweep_phone.png (390x844).
+Screenshots: tests/artifacts/trace_live.png (1280x720), trace_open_light.png and trace_open_dark.png (kept
+open), tests/artifacts/sweep_phone.png (390x844).
 """
 from __future__ import annotations
 
@@ -113,6 +114,8 @@ def test_kept_open_the_trace_stays_open_and_reads_at_body_size_with_contrast(bro
         page.wait_for_timeout((MIN_OPEN_S + 1.5) * 1000)  # past the time the trace would have folded
         assert expanded(page), "with Keep thinking open ticked the trace folded"
         page.wait_for_selector(TRACE_TEXT)
+        page.locator(TRACE).first.scroll_into_view_if_needed()
+        shoot(page, f"trace_open_{theme}.png")  # docs/images/trace.png comes from the light one
         ratio = contrast(page, TRACE_TEXT)
         opacity = page.evaluate("""(sel) => { let o = 1;
             for (let e = document.querySelector(sel); e; e = e.parentElement) o *= parseFloat(getComputedStyle(e).opacity);
@@ -161,7 +164,8 @@ def test_the_api_says_a_conversation_is_full_for_scripts(roomy_url):
     assert f"needs {800 + THINKING_ROOM:,}" in message and "answer_budget" in message and "history" in message
 
 
-WORDS_ON_ONE_LINE = """() => [...document.querySelectorAll('#sweep-table thead th')].map((th) => {
+# For each header cell matched by the selector: its text and the words that break over two lines.
+WORDS_ON_ONE_LINE = """(selector) => [...document.querySelectorAll(selector)].map((th) => {
   const walker = document.createTreeWalker(th, NodeFilter.SHOW_TEXT);
   const broken = [];
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
@@ -194,7 +198,7 @@ def test_the_sweep_on_a_phone_reads_right(browser, url):
         run.click()
         page.wait_for_selector("#sweep-progress:has-text('Done')", timeout=120_000)
         page.wait_for_selector("#sweep-plot img")
-        headers = page.evaluate(WORDS_ON_ONE_LINE)
+        headers = page.evaluate(WORDS_ON_ONE_LINE, "#sweep-table thead th")
         badge, figure = (page.locator(sel).first.bounding_box() for sel in
                          ("#sweep-plot [data-testid=block-label]", "#sweep-plot img"))
         page.locator("#sweep-plot").scroll_into_view_if_needed()
