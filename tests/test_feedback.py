@@ -199,3 +199,28 @@ def test_a_checkpoint_version_names_a_hub_snapshot_by_its_commit_and_a_folder_by
     before = checkpoint_version(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"12345")
     assert checkpoint_version(tmp_path) != before and checkpoint_version(tmp_path) == checkpoint_version(tmp_path)
+
+
+def test_a_compare_verdict_names_its_column_and_settings_and_a_new_comparison_cannot_be_judged_yet(tmp_path):
+    from types import SimpleNamespace
+
+    from ui.page.verdicts import CompareVerdicts, JudgedSide, Verdicts
+    from ui.serving.sessions import SessionLanguages
+
+    slot = SimpleNamespace(info=SimpleNamespace(name="tiny", version="v1", backend="local"))
+    judged = CompareVerdicts(Verdicts(VerdictStore(tmp_path, "on"), slot, SessionLanguages()))
+    sides = [JudgedSide("tiny", {"thinking_budget": 0, "compare_column": "A", "blind": True}, record()),
+             JudgedSide("server B", {"thinking_budget": -1, "compare_column": "B", "blind": True}, record())]
+    judged.keep("session-1", sides)
+    judged.judge(1, False, Request())
+    judged.judge(0, True, Request())
+    judged.forget("session-1")  # a new comparison starts: nothing to judge until it is done
+    with pytest.warns(UserWarning):
+        judged.judge(1, True, Request())
+    judged.keep("session-1", sides)  # the same answers compared again are another comparison
+    judged.judge(1, False, Request())
+    b, a, again = [json.loads(text) for text in next((tmp_path / "feedback").glob("*.jsonl")).read_text().splitlines()]
+    assert (b["source"], b["verdict"], b["settings"]["compare_column"], b["model"]) == ("compare", "down", "B", "server B")
+    assert b["model_version"] == "" and a["model_version"] == "v1"  # only the page's own model has its version
+    assert a["settings"] == {"thinking_budget": 0, "compare_column": "A", "blind": True} and a["verdict"] == "up"
+    assert len({a["verdict_id"], b["verdict_id"], again["verdict_id"]}) == 3

@@ -412,6 +412,9 @@ EN_TEXTS: dict[str, str] = {
     "verdict.explained": "Saved: {reason}.",
     "verdict.no_reason": "your comment",
     "verdict.withdrawn": "Verdict withdrawn.",
+    "compare.verdict_saved_up": "👍 on column {column} saved for the model team; the same thumb again withdraws it.",
+    "compare.verdict_saved_down": "👎 on column {column} saved for the model team; the same thumb again withdraws it.",
+    "compare.verdict_wait": "Judge the answers once both columns are done.",
     "verdict.turn_gone": "That answer is no longer in the chat, so nothing was saved.",
     "verdict.nothing_to_save": "Choose a reason or write a comment first.",
     # versions of a turn: editing an earlier question, regenerating (ui/page/history/versions.py)

@@ -376,6 +376,9 @@ ZH_TEXTS: dict[str, str] = {
     "verdict.explained": "已保存：{reason}。",
     "verdict.no_reason": "你的备注",
     "verdict.withdrawn": "评价已撤回。",
+    "compare.verdict_saved_up": "对 {column} 栏的 👍 已为模型团队保存；再点同一个拇指即可撤回。",
+    "compare.verdict_saved_down": "对 {column} 栏的 👎 已为模型团队保存；再点同一个拇指即可撤回。",
+    "compare.verdict_wait": "请在两栏都回答完之后再评价。",
     "verdict.turn_gone": "该回答已不在对话中，未保存任何内容。",
     "verdict.nothing_to_save": "请先选择原因或填写备注。",
     # 同一轮的多个版本：修改先前的问题、重新生成

@@ -21,6 +21,9 @@ Contract:
   columns are drawn in random order as A and B, their settings hidden, and nothing shown until both
   are done (`ui.page.compare_blind`); then `vote(outcome)` stores the vote and reveals the settings. The
   `blind` input exists either way (one call shape), and is ignored where votes are off.
+- With verdicts on (unless `--feedback off`) each column's answer has the chat's thumbs: a verdict
+  stored with that column's model and settings, `source` "compare" (`ui.page.verdicts.CompareVerdicts`);
+  once both are done, until the next comparison.
 - A run occupies the session's one running answer (`Serving.admit`), leaves one request-log line
   per column, and shows a column's failure in that column's stats line; the other keeps going.
 Chat messages, thought bubbles and stats come from `ui.render.messages` (LiveTurn, Throttle, stats_line).
@@ -42,6 +45,7 @@ from model.events import SEED_MAX, Done, Error, Event, FinishReason, GenerationO
 from ui.page.compare_blind import (Ballot, BlindVotes, Comparison, blind_frame, blind_order, export_results,
                                    results_markdown, reveal_line, side_result)
 from ui.page.handlers import live_status
+from ui.page.verdicts import CompareVerdicts, JudgedSide, Verdicts
 from ui.i18n.words import EN, LABEL, Words
 from ui.serving.sessions import session_of
 from ui.render.messages import CHATBOT_OPTIONS, LiveTurn, Throttle, finish_words, stats_line
@@ -185,6 +189,12 @@ class _Column:
     box: int = 0  # which settings (0: the left column's, 1: the right's) it answers with
 
 
+def judged_side(column: _Column, label: str, blind: bool) -> JudgedSide:
+    """A finished column as its verdict stores it: its model, its own settings, where it was shown."""
+    settings = {**asdict(column.options), "compare_column": label, "blind": blind}
+    return JudgedSide(column.name, settings, column.live.record())
+
+
 class CompareHandlers:
     def __init__(self, services: "Services", second: "Engine | None" = None, second_name: str = "",
                  votes: VoteStore | None = None):
@@ -192,6 +202,9 @@ class CompareHandlers:
         self.max_updates_per_s = services.max_updates_per_s
         self.second_name = second_name or getattr(second, "name", "") or "second backend"
         self.votes = BlindVotes(votes or VoteStore(".", "off"))
+        judging = services.verdicts.enabled
+        self.judged = CompareVerdicts(Verdicts(services.verdicts, services.slot, services.serving.languages)) \
+            if judging else None
         self.voting = self.votes.store.enabled
         self.output_count = 7 + (6 if self.voting else 0)  # see _frame
         self._stops: dict[str, tuple[threading.Event, ...]] = {}
@@ -228,7 +241,9 @@ class CompareHandlers:
         blind = blind is True and self.voting
         if blind:  # the columns are shown (and answer, and stop) in the order drawn
             columns = [columns[index] for index in blind_order()]
-        self.votes.forget(session)  # a new comparison: the last one can no longer be voted on
+        self.votes.forget(session)  # a new comparison: the last one can no longer be voted on or judged
+        if self.judged:
+            self.judged.forget(session)
         with self._lock:
             self._stops[session] = tuple(column.stop for column in columns)
         try:
@@ -278,6 +293,8 @@ class CompareHandlers:
                 self.serving.log_run(request, f"compare:{side}", session, column.live, started)
         if blind:
             self._hold(session, columns, notes, question, images, words)
+        if self.judged:
+            self.judged.keep(session, [judged_side(column, label, blind) for column, label in zip(columns, "AB")])
         yield frame(columns, notes, words, final=True, started=started)
 
     def _hold(self, session: str, columns: list[_Column], notes: list[str], question: str, images: list[str],
@@ -367,7 +384,7 @@ def compare_view(services: "Services") -> CompareHandlers:
             blind = gr.Checkbox(False, label=LABEL("compare.blind"), info=LABEL("compare.blind_info"),
                                 visible=compare.voting, elem_id="compare-blind")
             run = gr.Button(LABEL("compare.run"), variant="primary", elem_id="compare-run")
-    columns = _columns(info, second)
+    columns = _columns(info, second, feedback=compare.judged is not None)
     agreement = gr.Markdown("", elem_id="compare-agreement")
     ballot = Ballot.build() if compare.voting else None
     _wire(compare, (image, question, seed, blind), run, columns, agreement, ballot)
@@ -385,9 +402,9 @@ class Columns:
     stops: list[gr.Button]
 
 
-def _columns(info: "ModelInfo", second: "Engine | None") -> "Columns":
+def _columns(info: "ModelInfo", second: "Engine | None", feedback: bool = False) -> "Columns":
     """Each column: its title and Stop on one line (so both Stops sit at one height), its settings,
-    its chat and its stats line."""
+    its chat (with `feedback`, the thumbs under its answer) and its stats line."""
     budgets = BUDGET_CHOICES[info.is_tiny]
     parts = Columns([], [], [], [], [])
     with gr.Row(equal_height=False, elem_id="compare-columns"):
@@ -405,7 +422,8 @@ def _columns(info: "ModelInfo", second: "Engine | None") -> "Columns":
                     temperature = gr.Slider(0, 2, value=info.defaults.temperature, step=0.05,
                                             label=LABEL("temperature.label"), elem_id=f"compare-temperature-{side}")
                 chatbot = gr.Chatbot(height=420, **{**CHATBOT_OPTIONS, "buttons": ["copy"]},
-                                     feedback_options=None, show_label=False, elem_id=f"compare-chat-{side}")
+                                     feedback_options=("Like", "Dislike") if feedback else None, show_label=False,
+                                     elem_id=f"compare-chat-{side}")
                 stats = gr.Markdown("", elem_id=f"compare-stats-{side}")
             parts.titles.append(title)
             parts.rows.append(row)
@@ -433,6 +451,9 @@ def _wire(compare: CompareHandlers, fields: tuple, run: gr.Button, columns: "Col
     # gets its own message, and a bad setting is named by GenerationOptions.
     run.click(compare.run, inputs, outputs, api_name="compare", api_visibility="undocumented",
               concurrency_id="generate", show_progress="minimal", preprocess=False)
+    if compare.judged:
+        for index, chatbot in enumerate(columns.outputs[::2]):
+            chatbot.like(compare.judged.liked(index), None, None, api_visibility="private")
     for index, stop in enumerate(columns.stops):
         stop.click(_stopper(compare, index), None, None, queue=False, api_name=f"compare_stop_{COLUMNS[index]}",
                    api_visibility="undocumented")

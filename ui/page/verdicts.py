@@ -13,6 +13,11 @@ Contract:
   its id through changes; another turn, or a regenerated answer, gets its own.
 - `Verdicts.liked_replay` does the same for a shared link's replay (`source` "replay"): the turn
   and its settings come from the shared snapshot; a toast says what was saved (no reason row there).
+- `CompareVerdicts` does the same for the Compare tab's two answers (`source` "compare"): it keeps
+  each session's last finished comparison (bounded, the oldest sessions first out), its sides in the
+  order shown, and stores a verdict on a column's answer with that column's own model and settings,
+  `compare_column` ("A" or "B") and `blind` among them (the true settings even when the page hides
+  them: the toast never names them). A new comparison forgets the last one.
 - `turn_at(records, index)` is the turn whose messages hold the chat's message `index`.
 """
 from __future__ import annotations
@@ -20,6 +25,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import logging
+import threading
+import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -183,3 +191,59 @@ def wire_replay_verdicts(verdicts: Verdicts, chatbot: gr.Chatbot, shared: gr.Sta
         verdicts.liked_replay(shared_value, data, request, load)
 
     chatbot.like(liked, [shared], None, api_visibility="private")
+
+
+# ---- the Compare tab's answers ---------------------------------------------------------------------
+
+MAX_HELD_COMPARISONS = 1_000  # sessions whose last comparison can still be judged
+
+
+@dataclass(frozen=True)
+class JudgedSide:
+    """One finished column of a comparison, as its verdict stores it."""
+
+    model: str
+    settings: dict
+    record: TurnRecord
+
+
+class CompareVerdicts:
+    """Each session's last finished comparison, and the thumbs on its two answers."""
+
+    def __init__(self, verdicts: Verdicts):
+        self.verdicts = verdicts
+        self._held: OrderedDict[str, tuple[str, tuple[JudgedSide, ...]]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def keep(self, session: str, sides: Sequence[JudgedSide]) -> None:
+        with self._lock:
+            self._held.pop(session, None)
+            self._held[session] = (uuid.uuid4().hex, tuple(sides))
+            while len(self._held) > MAX_HELD_COMPARISONS:
+                self._held.popitem(last=False)
+
+    def forget(self, session: str) -> None:
+        with self._lock:
+            self._held.pop(session, None)
+
+    def liked(self, column: int) -> Callable:
+        """The like handler of column `column` (0: A, 1: B, in the order shown)."""
+        def liked(data: gr.LikeData, request: gr.Request) -> None:
+            self.judge(column, data.liked, request)
+        return liked
+
+    def judge(self, column: int, liked: Any, request: gr.Request | None) -> None:
+        words = self.verdicts.languages.words(request)
+        session = session_of(request) or ""
+        with self._lock:
+            held = self._held.get(session)
+        if held is None:  # still answering, or nothing compared yet
+            gr.Warning(words("compare.verdict_wait"))
+            return
+        run_id, sides = held
+        side, label = sides[column], "AB"[column]
+        target = {"id": verdict_id(f"{session}:{run_id}", column, side.record), "turn": 0,
+                  "verdict": THUMBS.get(liked)}
+        self.verdicts.write(target, side.record, side.settings, words, source="compare", model=side.model)
+        key = f"compare.verdict_saved_{target['verdict']}" if target["verdict"] else "verdict.withdrawn"
+        gr.Info(words(key, column=label) if target["verdict"] else words(key))
