@@ -16,10 +16,10 @@ from PIL import Image
 from model.events import GenerationOptions
 from tests.test_browser import ARTIFACTS
 from tests.test_layout_browser import in_browser
+from tests.test_screens_browser import DESKTOP, PHONE, page  # noqa: F401 - page: an English page at 1280x720
 from ui.page.handlers import ModelInfo
 from ui.page.layout import build_app
 
-DESKTOP, PHONE = (1280, 720), (390, 844)
 LINE = "#pdf-line"
 DEFAULTS = GenerationOptions.validated(thinking_budget=24, answer_budget=32, max_tiles=4)  # fits the tiny context
 
@@ -34,16 +34,6 @@ def three_page_pdf() -> bytes:
 @pytest.fixture(scope="module")
 def url(tiny_engine, launch):
     return launch(build_app(tiny_engine, ModelInfo("tiny", is_tiny=True, defaults=DEFAULTS)))
-
-
-@pytest.fixture()
-def page(browser):
-    context = browser.new_context(viewport={"width": DESKTOP[0], "height": DESKTOP[1]}, locale="en-US",
-                                  extra_http_headers={"Accept-Language": "en-US,en;q=0.9"})
-    page = context.new_page()
-    page.set_default_timeout(30_000)
-    yield page
-    context.close()
 
 
 @pytest.fixture()
