@@ -271,7 +271,7 @@ def signed_store(tmp_path, monkeypatch):
     picture = tmp_path / "upload.png"
     picture.write_bytes(b"\x89PNG the picture the question was about")
     view.image_ok = lambda path: path == str(picture)
-    store, _, conv_id = view.save((record(images=[str(picture)]),), "conv", None, FakeRequest(), *CONTROLS)
+    store, _, conv_id = view.save_all((record(images=[str(picture)]),), None, "conv", None, FakeRequest(), *CONTROLS)
     return view, as_browser_json(store), conv_id, warned, picture
 
 
@@ -314,7 +314,7 @@ def test_a_restored_turn_is_never_signed_anew_by_a_later_save(signed_store):
     view, store, conv_id, _, _ = signed_store
     store["conversations"][0]["turns"][0]["answer"] = "forged"
     _, records, _, _, _, _ = view.restore(store, "", FakeRequest())
-    saved_again, _, _ = view.save(records, conv_id, store, FakeRequest(), *CONTROLS)
+    saved_again, _, _ = view.save_all(records, None, conv_id, store, FakeRequest(), *CONTROLS)
     turn = saved_again["conversations"][0]["turns"][0]
     assert turn["answer"] == "forged" and turn["signature"] == store["conversations"][0]["turns"][0]["signature"]
     assert view.unshareable(view.restore(as_browser_json(saved_again), "", FakeRequest())[1][-1]) == "share.unsigned"

@@ -213,9 +213,6 @@ class HistoryView:
         store = self.bounded(with_pending(parsed(value), conv_id, question))
         return store, self.radio(store, conv_id, self.words(request)), conv_id
 
-    def save(self, records: tuple, conv_id: str | None, value: Any, request: gr.Request, *controls: Any):
-        return self.save_all(records, None, conv_id, value, request, *controls)
-
     def save_all(self, records: tuple, tree: Node | None, conv_id: str | None, value: Any, request: gr.Request,
                  *controls: Any):
         """The shown path as the conversation's turns and, with `tree`, every other version too; a turn
